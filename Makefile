@@ -1,0 +1,39 @@
+# chatgate: `make run` serves, `make test` checks. Both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run dev test bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "chatgate needs Python 3.11 or newer (set PYTHON=python3.x)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+## run: production server (gunicorn) on http://$(HOST):$(PORT)
+run: $(VENV)/.runtime
+	@mkdir -p instance
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+## dev: Flask development server (python wsgi.py), HTTPS when TLS_* are set
+dev: $(VENV)/.runtime
+	@mkdir -p instance
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python wsgi.py
+
+## test: the whole suite, with coverage of app/ and config.py
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov

@@ -1,0 +1,36 @@
+"""chatgate: a Flask JSON gateway for OpenAI-compatible chat completions."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from flask import Flask
+
+from config import Config, load_config
+
+
+def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
+    """Build the app: each part wires itself; nothing here calls the network."""
+    if config is None or isinstance(config, Mapping):
+        config = load_config(config)
+    app = Flask(__name__, instance_path=None)
+    app.config.from_mapping(config.as_mapping())
+    app.config["SETTINGS"] = config
+    app.json.sort_keys = False
+    app.json.compact = True
+
+    from . import chat, cli, conversations, db, dbcli, errors, health, http, logs, openapi, pages, pipeline
+
+    key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else ""
+    logs.init_logging(config.LOG_LEVEL, (key,))
+    errors.register_error_handlers(app)
+    http.init_app(app)
+    pipeline.init_app(app, config)
+    db.init_app(app, config)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(chat.bp)
+    app.register_blueprint(conversations.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(pages.bp)
+    cli.init_app(app)
+    dbcli.init_app(app)
+    return app

@@ -1,0 +1,13 @@
+"""Content filter for chat replies and prompts: PII redaction and a block list.
+
+Pure Python; the only I/O is reading the block-list file.
+"""
+from .blocklist import Blocklist, load_blocklist
+from .content import ContentFilter
+from .result import BLOCKED_TYPE, HIGH_RISK_TYPES, PII_TYPES, FilterResult
+from .stream import StreamFilter
+
+__all__ = [
+    "BLOCKED_TYPE", "Blocklist", "ContentFilter", "FilterResult", "HIGH_RISK_TYPES", "PII_TYPES",
+    "StreamFilter", "load_blocklist",
+]

@@ -1,0 +1,99 @@
+"""Incremental filtering of a streamed reply.
+
+The stream runs the same scans as the whole-text filter on a growing buffer and
+emits text only up to a point that no later chunk can change: every match
+attempt before it has seen all the characters it could examine (the
+patterns' computed reach), no candidate straddles it, and the block list has
+cleared everything before it. Already-emitted text is kept as left context so
+look-behinds and word boundaries behave exactly as on the whole text. A PEM
+private-key block, or any other open-ended token, holds emission from its
+start until it ends.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from .result import (
+    ACTION_BLOCKED, ACTION_NONE, ACTION_REDACTED, BLOCKED_TYPE, FilterResult, make_findings, render,
+)
+
+
+class StreamFilter:
+    """Incremental filter for one reply; never emits what the whole-reply filter would change."""
+
+    def __init__(self, content_filter):
+        self._blocklist = content_filter.blocklist
+        self._scanner = content_filter.scanner
+        self._redact = content_filter.redact
+        self._context = content_filter.context
+        self.max_span = content_filter.max_span
+        self._buf = ""   # left context followed by text not yet emitted
+        self._ppos = 0   # index in _buf of the first character not yet emitted
+        self._bpos = 0   # index in _buf before which no blocked term can start
+        self._emitted: list[str] = []
+        self._counts: Counter = Counter()
+        self._hits = 0
+        self._blocked = False
+        self._finished = False
+
+    @property
+    def blocked(self) -> bool:
+        """True once the reply hit the block list; nothing more is emitted."""
+        return self._blocked
+
+    @property
+    def pending(self) -> int:
+        """Characters received but not yet emitted."""
+        return len(self._buf) - self._ppos
+
+    def feed(self, chunk: str) -> str:
+        """Add the next piece of the reply; returns the text that is now safe to emit."""
+        if self._finished:
+            raise RuntimeError("feed() called after finish()")
+        if not isinstance(chunk, str):
+            raise TypeError(f"chunk must be str, not {type(chunk).__name__}")
+        if self._blocked or not chunk:
+            return ""
+        self._buf += chunk
+        return self._advance(final=False)
+
+    def finish(self) -> str:
+        """End of the reply: returns the rest of the filtered text (empty if blocked)."""
+        if self._finished or self._blocked:
+            self._finished = True
+            return ""
+        self._finished = True
+        return self._advance(final=True)
+
+    def result(self) -> FilterResult:
+        """Action and findings so far (the whole reply after finish()); text is everything emitted.
+
+        When blocked, findings hold the block-list hits seen before stopping plus
+        the PII redacted in the text already emitted.
+        """
+        text = "".join(self._emitted)
+        counts = Counter(self._counts)
+        if self._blocked:
+            counts[BLOCKED_TYPE] = self._hits
+            return FilterResult(text, ACTION_BLOCKED, make_findings(counts))
+        return FilterResult(text, ACTION_REDACTED if counts else ACTION_NONE, make_findings(counts))
+
+    def _advance(self, final: bool) -> str:
+        buf = self._buf
+        hits, self._bpos = self._blocklist.scan(buf, self._bpos, final)
+        if hits:
+            self._blocked = True
+            self._hits = hits
+            self._buf = ""
+            self._ppos = self._bpos = 0
+            return ""
+        spans, upto = self._scanner.scan(buf, self._ppos, final, self._bpos)
+        out, counts = render(buf, spans, self._redact, self._ppos, upto)
+        self._counts.update(counts)
+        drop = max(0, upto - self._context)
+        self._buf = buf[drop:]
+        self._ppos = upto - drop
+        self._bpos -= drop
+        if out:
+            self._emitted.append(out)
+        return out

@@ -1,0 +1,273 @@
+"""The chat pipeline shared by every front door: guard, call upstream, filter.
+
+Front doors (``/chat``, later ``/v1/chat/completions``) only translate their
+own wire format to and from these calls, so no check can exist on one door
+and not the other.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .errors import APIError, InvalidRequest, PromptRejected, ServiceUnavailable
+from .filter import ContentFilter, FilterResult
+from .tokens import estimate_messages, estimate_text, message_text
+from .upstream import ChatStream, StreamFailed, UpstreamClient
+
+log = logging.getLogger(__name__)
+
+BLOCKED_FINISH = "content_filter"
+
+
+@dataclass
+class Completion:
+    """A filtered reply, ready for any front door to format."""
+
+    id: str
+    model: str
+    reply: str
+    finish_reason: str | None
+    usage: dict
+    filter: FilterResult
+    tool_calls: list | None = None
+    created: int | None = None
+
+
+@dataclass
+class StreamEnd:
+    """The last thing a reply stream reports when it finished (not failed)."""
+
+    finish_reason: str | None
+    usage: dict
+    filter: FilterResult
+    reply: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class Gateway:
+    """Holds the upstream client and the filter; runs one chat request through both."""
+
+    def __init__(self, upstream: UpstreamClient, content_filter: ContentFilter, *, default_model: str,
+                 allowed_models: tuple[str, ...], prompt_redact: tuple[str, ...],
+                 moderation: str = "off", moderation_fail: str = "closed"):
+        self.upstream = upstream
+        self.filter = content_filter
+        self.default_model = default_model
+        self.allowed_models = allowed_models
+        self.prompt_redact = prompt_redact
+        self.moderation = moderation
+        self.moderation_fail = moderation_fail
+
+    def resolve_model(self, requested: str | None) -> str:
+        """The model to use: the requested one if allowed, else the default."""
+        if requested is None:
+            return self.default_model
+        if requested not in self.allowed_models:
+            raise InvalidRequest(f"model {requested!r} is not available; see GET /v1/models",
+                                 param="model", code="model_not_found")
+        return requested
+
+    def guard(self, messages: list[dict]) -> list[dict]:
+        """Redact high-risk PII from user text and refuse blocked prompts; returns new messages."""
+        guarded = []
+        for message in messages:
+            text = message_text(message)
+            if message.get("role") in ("user", "system") and text:
+                scan = self.filter.scan_prompt(text, redact=self.prompt_redact)
+                if scan.action == "blocked":
+                    raise PromptRejected()
+                if scan.action == "redacted":
+                    message = {**message, "content": scan.text}
+                if self._flagged(scan.text):
+                    raise PromptRejected("the prompt was flagged by moderation", code="prompt_flagged")
+            guarded.append(message)
+        return guarded
+
+    def _flagged(self, text: str) -> bool:
+        if self.moderation != "openai" or not text:
+            return False
+        try:
+            return self.upstream.moderate(text)
+        except APIError as err:
+            if self.moderation_fail == "open":
+                log.warning("moderation unavailable (%s); failing open", err.code)
+                return False
+            raise ServiceUnavailable("content moderation is unavailable", code="moderation_unavailable") from None
+
+    def complete(self, payload: dict) -> Completion:
+        """One non-streamed call: upstream, then the response filter."""
+        body = self.upstream.chat(payload)
+        choice = body["choices"][0]
+        message = choice["message"]
+        raw_text = message.get("content") or ""
+        result = self.filter.apply(raw_text)
+        finish = choice.get("finish_reason")
+        if result.action != "blocked" and self._flagged(result.text):
+            result = FilterResult("", "blocked", result.findings + ({"type": "moderation", "count": 1},))
+        if result.action == "blocked":
+            finish = BLOCKED_FINISH
+        usage = _usage(body.get("usage"), payload["messages"], raw_text)
+        return Completion(id=str(body.get("id") or _new_id()), model=str(body.get("model") or payload["model"]),
+                          reply=result.text, finish_reason=finish, usage=usage, filter=result,
+                          tool_calls=None if result.action == "blocked" else message.get("tool_calls"),
+                          created=body.get("created") if isinstance(body.get("created"), int) else None)
+
+    def open_stream(self, payload: dict) -> "ReplyStream":
+        """Start a streamed call; any failure before the first event raises an ordinary APIError."""
+        upstream = self.upstream.chat_stream(payload)
+        stream = ReplyStream(upstream, self.filter.stream(), payload)
+        try:
+            stream.prime()
+        except StreamFailed as failed:
+            upstream.close()
+            raise failed.error from None
+        return stream
+
+
+class ReplyStream:
+    """Relays an upstream stream through the stream filter as neutral events.
+
+    ``events()`` yields ("delta", text), ("tool_calls", list), then exactly one of
+    ("end", StreamEnd) or ("error", APIError). The upstream is closed when the
+    consumer stops early (client gone), when the reply is blocked, and at the end.
+    """
+
+    def __init__(self, upstream: ChatStream, stream_filter, payload: dict):
+        self._upstream = upstream
+        self._chunks = iter(upstream)
+        self._filter = stream_filter
+        self._payload = payload
+        self._first: dict | None = None
+        self.id = _new_id()
+        self.model = payload["model"]
+
+    def prime(self) -> None:
+        """Read the first upstream event, so early failures are still plain HTTP errors."""
+        try:
+            self._first = next(self._chunks)
+        except StopIteration:
+            self._first = None
+        if self._first:
+            self.id = str(self._first.get("id") or self.id)
+            self.model = str(self._first.get("model") or self.model)
+
+    def _all_chunks(self) -> Iterator[dict]:
+        if self._first is not None:
+            yield self._first
+            yield from self._chunks
+
+    def events(self) -> Iterator[tuple[str, object]]:
+        """Filtered deltas, then the end or the error."""
+        received: list[str] = []
+        usage = None
+        finish = None
+        try:
+            for chunk in self._all_chunks():
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or ():
+                    if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                        continue
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    if isinstance(text, str) and text:
+                        received.append(text)
+                        safe = self._filter.feed(text)
+                        if self._filter.blocked:
+                            yield "end", self._blocked_end(received)
+                            return
+                        if safe:
+                            yield "delta", safe
+                    if delta.get("tool_calls"):
+                        yield "tool_calls", delta["tool_calls"]
+                    finish = choice.get("finish_reason") or finish
+            tail = self._filter.finish()
+            if self._filter.blocked:
+                yield "end", self._blocked_end(received, finished=True)
+                return
+            if tail:
+                yield "delta", tail
+            result = self._filter.result()
+            yield "end", StreamEnd(finish, _usage(usage, self._payload["messages"], "".join(received)),
+                                   result, reply=result.text)
+        except StreamFailed as failed:
+            yield "error", failed.error
+        finally:
+            self._upstream.close()
+
+    def _blocked_end(self, received: list[str], finished: bool = False) -> StreamEnd:
+        # Close first: every further token would be generated and billed for nothing.
+        self._upstream.close()
+        if not finished:
+            self._filter.finish()  # emits nothing once blocked; settles the findings
+        result = self._filter.result()
+        return StreamEnd(BLOCKED_FINISH, _usage(None, self._payload["messages"], "".join(received)),
+                         result, reply="")
+
+
+class NoUpstream:
+    """Stands in for the client when no upstream is configured: every call is a 503."""
+
+    def _refuse(self, *_args, **_kwargs):
+        raise ServiceUnavailable("no upstream is configured", code="upstream_not_configured")
+
+    chat = chat_stream = moderate = _refuse
+
+
+def _usage(usage, messages: list[dict], reply: str) -> dict:
+    """The upstream's usage when it sent a sane one, else a conservative estimate."""
+    if isinstance(usage, dict):
+        try:
+            prompt = int(usage.get("prompt_tokens") or 0)
+            completion = int(usage.get("completion_tokens") or 0)
+            if prompt >= 0 and completion >= 0:
+                return {"prompt_tokens": prompt, "completion_tokens": completion,
+                        "total_tokens": prompt + completion}
+        except (TypeError, ValueError):
+            pass
+    prompt = estimate_messages(messages)
+    completion = estimate_text(reply)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _new_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+def build_messages(prompt: str, system: str | None, history: list[dict] | None = None) -> list[dict]:
+    """System message first, then history, then the new user prompt."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.extend(history or ())
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def init_app(app, config) -> None:
+    """Build the process's pooled session, upstream client, filter and gateway."""
+    from config import ConfigError
+
+    from .filter import load_blocklist
+    from .offline import OFFLINE_BASE_URL, OfflineAdapter
+    from .upstream import build_session
+
+    session = build_session(config.UPSTREAM_POOL_SIZE, config.UPSTREAM_CA_BUNDLE)
+    if config.offline:
+        session.mount(OFFLINE_BASE_URL, OfflineAdapter(chunk_delay=config.OFFLINE_STREAM_DELAY,
+                                                       models=list(config.ALLOWED_MODELS)))
+        base_url, key = OFFLINE_BASE_URL, None
+    else:
+        base_url = config.OPENAI_BASE_URL
+        key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else None
+    client = UpstreamClient(session, base_url, key, config.UPSTREAM_CONNECT_TIMEOUT,
+                            config.UPSTREAM_TIMEOUT, config.UPSTREAM_MAX_RETRIES)
+    if config.upstream_mode == "none":
+        client = NoUpstream()
+    try:
+        blocklist = load_blocklist(config.BLOCKLIST_FILE)
+    except ValueError as err:
+        raise ConfigError(f"BLOCKLIST_FILE: {err}") from None
+    content_filter = ContentFilter(blocklist, redact=config.REPLY_REDACT)
+    app.extensions["chatgate"] = Gateway(
+        client, content_filter, default_model=config.OPENAI_MODEL, allowed_models=config.ALLOWED_MODELS,
+        prompt_redact=config.PROMPT_REDACT, moderation=config.MODERATION, moderation_fail=config.MODERATION_FAIL)

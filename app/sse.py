@@ -1,0 +1,94 @@
+"""Incremental Server-Sent Events parsing and encoding.
+
+Parsing follows the WHATWG event-stream interpretation rules, with one
+deliberate difference: an event still pending at end of stream is dispatched
+rather than discarded, because some upstreams omit the final blank line.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["SSEEvent", "encode_sse", "iter_sse"]
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One dispatched server-sent event."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+
+def _iter_lines(chunks: Iterable[bytes]) -> Iterator[list[str]]:
+    """Yield the complete lines found in each chunk; at EOF, the tail plus a blank line."""
+    # utf-8-sig drops the optional leading BOM even when it is split across chunks.
+    decode = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode
+    pending: list[str] = []
+    skip_lf = False  # the previous chunk ended in CR, so a leading LF belongs to it
+    for chunk in chunks:
+        text = decode(chunk)
+        if not text:
+            continue
+        if skip_lf and text[0] == "\n":
+            text = text[1:]
+        skip_lf = text[-1:] == "\r"
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\n" not in text:
+            if text:
+                pending.append(text)
+            continue
+        lines = text.split("\n")
+        if pending:
+            pending.append(lines[0])
+            lines[0] = "".join(pending)
+        tail = lines.pop()
+        pending = [tail] if tail else []
+        yield lines
+    # Flushing can only add replacement characters, never a line break.
+    last = "".join(pending) + decode(b"", True)
+    # The trailing blank line forces dispatch of an unterminated final event.
+    yield [last, ""] if last else [""]
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
+    """Parse an SSE byte stream, yielding each event as soon as it is complete."""
+    data: list[str] = []
+    event: str | None = None
+    last_id: str | None = None
+    for lines in _iter_lines(chunks):
+        for line in lines:
+            if not line:
+                if data:
+                    yield SSEEvent("\n".join(data), event, last_id)
+                    data = []
+                event = None
+                continue
+            colon = line.find(":")
+            if colon == 0:
+                continue
+            if colon < 0:
+                name, value = line, ""
+            else:
+                name = line[:colon]
+                value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value or None
+            elif name == "id":
+                # WHATWG: the id persists across events; ids containing NUL are ignored.
+                if "\0" not in value:
+                    last_id = value or None
+            # "retry" and unknown fields carry nothing we use.
+
+
+def encode_sse(data: str) -> bytes:
+    """Encode ``data`` as one SSE ``data:`` event, one data line per text line."""
+    if "\n" in data or "\r" in data:
+        data = data.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\ndata: ")
+    return f"data: {data}\n\n".encode()

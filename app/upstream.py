@@ -1,0 +1,222 @@
+"""The thin client for an OpenAI-compatible chat-completions API.
+
+One pooled ``requests.Session`` per process, ``(connect, read)`` timeouts on
+every call, retries with backoff only where a retry can help, and upstream
+failures mapped onto our error hierarchy. The base URL, key and headers come
+from configuration only, never from a request.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+from . import retry
+from .errors import (APIError, InvalidRequest, RateLimited, UpstreamAuthError, UpstreamBadResponse,
+                     UpstreamError, UpstreamTimeout)
+from .sse import iter_sse
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 65536
+
+
+def build_session(pool_size: int, ca_bundle: str | None = None) -> requests.Session:
+    """A Session whose connection pool matches the server's concurrency."""
+    session = requests.Session()
+    # Our own retry loop decides; urllib3's would retry blindly and double-count.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0, pool_block=False)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.verify = ca_bundle or True  # upstream TLS is always verified
+    session.trust_env = False  # a stray HTTP(S)_PROXY or .netrc must not redirect or re-key our calls
+    return session
+
+
+class UpstreamClient:
+    """Calls the upstream chat-completions API with retries and error mapping."""
+
+    def __init__(self, session: requests.Session, base_url: str, api_key: str | None,
+                 connect_timeout: float, read_timeout: float, max_retries: int):
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = "Bearer " + api_key
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_retries = max_retries
+
+    def __repr__(self) -> str:
+        return f"<UpstreamClient {self.base_url} retries={self.max_retries}>"
+
+    def chat(self, payload: dict) -> dict:
+        """One non-streamed completion, validated enough to use."""
+        resp = self._send("/chat/completions", payload, stream=False)
+        try:
+            body = resp.json()
+        except ValueError:
+            raise UpstreamBadResponse() from None
+        finally:
+            resp.close()
+        return check_completion(body)
+
+    def chat_stream(self, payload: dict) -> "ChatStream":
+        """Open a streamed completion; failures before the first byte raise here."""
+        resp = self._send("/chat/completions", payload, stream=True)
+        ctype = resp.headers.get("Content-Type", "")
+        if not ctype.startswith("text/event-stream"):
+            resp.close()
+            raise UpstreamBadResponse("the upstream model service did not answer with a stream")
+        return ChatStream(resp)
+
+    def moderate(self, text: str) -> bool:
+        """True when the upstream moderation endpoint flags ``text``."""
+        resp = self._send("/moderations", {"input": text}, stream=False)
+        try:
+            body = resp.json()
+            return bool(body["results"][0]["flagged"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise UpstreamBadResponse() from None
+        finally:
+            resp.close()
+
+    def _send(self, path: str, payload: dict, stream: bool) -> requests.Response:
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            try:
+                resp = self._session.post(url, json=payload, headers=self._headers,
+                                          timeout=self.timeout, stream=stream)
+            except requests.ConnectionError as err:
+                # ConnectTimeout is a ConnectionError too: nothing reached the model, so retry.
+                if attempt < self.max_retries:
+                    retry.sleep(retry.retry_delay(attempt))
+                    attempt += 1
+                    continue
+                raise _transport_error(err) from None
+            except requests.RequestException as err:
+                raise _transport_error(err) from None
+            if resp.status_code < 300:
+                return resp
+            if attempt < self.max_retries and retry.should_retry(resp.status_code, resp.headers):
+                delay = retry.retry_delay(attempt, resp.headers)
+                resp.close()
+                retry.sleep(delay)
+                attempt += 1
+                continue
+            resp.close()
+            raise status_error(resp.status_code, resp.headers)
+
+
+def _transport_error(err: requests.RequestException) -> APIError:
+    if isinstance(err, requests.Timeout) or _caused_by(err, ReadTimeoutError):
+        log.warning("upstream timed out (%s)", type(err).__name__)
+        return UpstreamTimeout()
+    log.warning("upstream unreachable (%s)", type(err).__name__)
+    return UpstreamError("the upstream model service could not be reached", code="upstream_unreachable")
+
+
+def _caused_by(err: BaseException, kind: type) -> bool:
+    seen = 0
+    cur: BaseException | None = err
+    while cur is not None and seen < 8:
+        if isinstance(cur, kind) or any(isinstance(a, kind) for a in getattr(cur, "args", ())):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
+
+
+def status_error(status: int, headers) -> APIError:
+    """Our error for an upstream status; the upstream's body is never relayed."""
+    log.warning("upstream answered %s", status)
+    if status in (401, 403):
+        return UpstreamAuthError()
+    if status == 429:
+        wait = retry.retry_after(headers)
+        seconds = max(1, int(round(wait))) if wait is not None else 1
+        return RateLimited("the upstream model service is rate limiting; retry later",
+                           code="upstream_rate_limited", headers={"Retry-After": str(seconds)})
+    if status in (400, 422):
+        # Our own validation passed, so this is about the model's own limits (context length, a
+        # parameter the model does not take): the client's to fix, but the text stays upstream.
+        return InvalidRequest(f"the upstream model service rejected the request (status {status})",
+                              code="upstream_rejected")
+    if status in (408, 504):
+        return UpstreamTimeout()
+    return UpstreamError(f"the upstream model service failed (status {status})")
+
+
+def check_completion(body) -> dict:
+    """Refuse a completion body we could not turn into a reply."""
+    try:
+        choice = body["choices"][0]
+        message = choice["message"]
+        content = message.get("content")
+        if content is not None and not isinstance(content, str):
+            raise TypeError
+        if content is None and not message.get("tool_calls"):
+            raise TypeError
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise UpstreamBadResponse() from None
+    return body
+
+
+class StreamFailed(Exception):
+    """The upstream stream broke after it began; carries the APIError to report."""
+
+    def __init__(self, error: APIError):
+        super().__init__(error.code)
+        self.error = error
+
+
+class ChatStream:
+    """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
+
+    def __init__(self, resp: requests.Response):
+        self._resp = resp
+        self.finished = False
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            for event in iter_sse(_iter_bytes(self._resp)):
+                if event.data == "[DONE]":
+                    self.finished = True
+                    return
+                try:
+                    chunk = json.loads(event.data)
+                except ValueError:
+                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event")) from None
+                if not isinstance(chunk, dict):
+                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event"))
+                if "error" in chunk:
+                    raise StreamFailed(UpstreamError("the upstream model service failed mid-stream"))
+                yield chunk
+        except (requests.RequestException, ProtocolError, ReadTimeoutError, OSError) as err:
+            if isinstance(err, (requests.Timeout, ReadTimeoutError)) or _caused_by(err, ReadTimeoutError):
+                raise StreamFailed(UpstreamTimeout("the upstream model service stalled mid-stream")) from None
+            raise StreamFailed(UpstreamError("the upstream connection broke mid-stream",
+                                             code="upstream_stream_broken")) from None
+        raise StreamFailed(UpstreamError("the upstream stream ended before it finished",
+                                         code="upstream_stream_truncated"))
+
+    def close(self) -> None:
+        """Release the connection; the upstream stops generating (and billing)."""
+        self._resp.close()
+
+
+def _iter_bytes(resp: requests.Response) -> Iterator[bytes]:
+    # iter_content(None) waits for EOF on a body that is not chunked, so read what has arrived.
+    raw = resp.raw
+    if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
+        yield from resp.iter_content(chunk_size=None)
+        return
+    while True:
+        data = raw.read1(_READ_SIZE)
+        if not data:
+            return
+        yield data

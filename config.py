@@ -1,0 +1,433 @@
+"""Settings for chatgate, read from the environment (and ``.env``).
+
+Nothing here runs at import time: ``load_config()`` reads the environment
+when the app is built. Every value is parsed strictly; a bad one raises
+``ConfigError`` whose message is one line naming the variable and what it
+accepts. The upstream key is loaded from ``OPENAI_API_KEY``, else
+``OPENAI_API_KEY_FILE``, else an encrypted ``SECRETS_FILE``, and is kept in a
+``Secret`` so it never shows in a repr, log line or traceback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet, InvalidToken
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+ENVIRONMENTS = ("development", "production", "testing")
+_RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line."""
+
+
+class Secret:
+    """A string that never shows itself in a repr, str or log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --- strict parsers: each takes the raw string and returns the value or raises ValueError
+
+
+def _bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not re.fullmatch(r"\s*-?\d+\s*", raw):
+            raise ValueError("expected a whole number")
+        val = int(raw)
+        if (lo is not None and val < lo) or (hi is not None and val > hi):
+            raise ValueError(f"expected a whole number from {lo} to {hi if hi is not None else 'any'}")
+        return val
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            val = float(raw)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if not lo <= val <= hi:
+            raise ValueError(f"expected a number from {lo:g} to {hi:g}")
+        return val
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        val = raw.strip().lower()
+        if val not in options:
+            raise ValueError("expected one of " + ", ".join(options))
+        return val
+    return parse
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError("expected an http(s) URL such as https://api.openai.com/v1")
+    return raw.strip().rstrip("/")
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _rate(raw: str) -> str:
+    if not _RATE.match(raw):
+        raise ValueError("expected a rate such as 60/minute")
+    return raw.strip()
+
+
+def _path(raw: str) -> str:
+    return raw.strip()
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.I)
+
+
+def _duration(raw: str) -> int:
+    """Seconds, from a number of seconds or a duration such as 90s, 15m, 12h, 30d."""
+    m = _DURATION.match(raw)
+    seconds = int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()] if m else 0
+    if not 1 <= seconds <= 100 * 365 * 86400:
+        raise ValueError("expected a duration such as 3600, 12h or 30d (at least one second)")
+    return seconds
+
+
+def _database_url(raw: str) -> str:
+    if not re.fullmatch(r"\s*(sqlite|postgres|postgresql)(\+\w+)?://\S*\s*", raw):
+        raise ValueError("expected a SQLAlchemy URL such as sqlite:///instance/chatgate.db "
+                         "or postgresql+psycopg://user@host:5432/chatgate")
+    return raw.strip()
+
+
+def _fernet_keys(raw: str) -> Secret:
+    # The first key encrypts, all of them decrypt; a malformed one is refused now, not at the first read.
+    keys = _csv(raw)
+    for key in keys:
+        try:
+            Fernet(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ValueError("expected a comma list of Fernet keys (44 url-safe base64 characters each); "
+                             "make one with `flask --app wsgi db generate-key`") from None
+    return Secret(",".join(keys))
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """Turn '60/minute' into (60, 60): a count and a window in seconds."""
+    m = _RATE.match(text)
+    if not m:
+        raise ValueError(text)
+    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[m.group(3).lower()]
+    return int(m.group(1)), seconds * int(m.group(2) or 1)
+
+
+class Config:
+    """Settings shared by every environment; subclasses change defaults only."""
+
+    APP_ENV = "development"
+    DEBUG = False
+    TESTING = False
+    OPENAI_BASE_URL = OPENAI_DEFAULT_BASE_URL
+    OPENAI_MODEL = "gpt-4o-mini"
+    ALLOWED_MODELS: tuple[str, ...] = ()
+    OFFLINE_MODEL = False
+    OFFLINE_STREAM_DELAY = 0.03
+    UPSTREAM_TIMEOUT = 60.0
+    UPSTREAM_CONNECT_TIMEOUT = 5.0
+    UPSTREAM_MAX_RETRIES = 2
+    UPSTREAM_CA_BUNDLE = None
+    UPSTREAM_POOL_SIZE = 64
+    MAX_PROMPT_CHARS = 32000
+    MAX_CONTENT_LENGTH = 1048576
+    DATABASE_URL = "sqlite:///instance/chatgate.db"
+    DB_POOL_SIZE = 10
+    DB_MAX_OVERFLOW = 20
+    DB_AUTO_MIGRATE = True
+    HISTORY_TOKEN_BUDGET = 3000
+    CONVERSATION_TTL = 30 * 86400
+    DATA_ENCRYPTION_KEY: Secret | None = None
+    REDIS_URL = None
+    TLS_CERT_FILE = None
+    TLS_KEY_FILE = None
+    TRUSTED_PROXY_HOPS = 0
+    AUTH_MODE = "open"
+    RATE_LIMIT = None
+    TOKEN_RATE_LIMIT = None
+    CORS_ORIGINS: tuple[str, ...] = ()
+    BLOCKLIST_FILE = None
+    PROMPT_REDACT: tuple[str, ...] = ("card", "ssn", "secret")
+    REPLY_REDACT: tuple[str, ...] = ("email", "phone", "card", "ssn", "iban", "ip", "secret")
+    MODERATION = "off"
+    MODERATION_FAIL = "closed"
+    LOG_LEVEL = "INFO"
+    OPENAI_API_KEY: Secret | None = None
+    KEY_SOURCE = "none"
+
+    # variable -> parser; the order is the order of .env.example
+    PARSERS: dict[str, Callable[[str], object]] = {
+        "OPENAI_BASE_URL": _url,
+        "OPENAI_MODEL": str.strip,
+        "ALLOWED_MODELS": _csv,
+        "OFFLINE_MODEL": _bool,
+        "OFFLINE_STREAM_DELAY": _float(0, 5),
+        "UPSTREAM_TIMEOUT": _float(0.1, 3600),
+        "UPSTREAM_CONNECT_TIMEOUT": _float(0.1, 300),
+        "UPSTREAM_MAX_RETRIES": _int(0, 10),
+        "UPSTREAM_CA_BUNDLE": _path,
+        "UPSTREAM_POOL_SIZE": _int(1, 10000),
+        "MAX_PROMPT_CHARS": _int(1, 10_000_000),
+        "MAX_CONTENT_LENGTH": _int(1024, 1 << 30),
+        "DATABASE_URL": _database_url,
+        "DB_POOL_SIZE": _int(1, 1000),
+        "DB_MAX_OVERFLOW": _int(0, 1000),
+        "DB_AUTO_MIGRATE": _bool,
+        "HISTORY_TOKEN_BUDGET": _int(0, 10_000_000),
+        "CONVERSATION_TTL": _duration,
+        "DATA_ENCRYPTION_KEY": _fernet_keys,
+        "REDIS_URL": str.strip,
+        "TLS_CERT_FILE": _path,
+        "TLS_KEY_FILE": _path,
+        "TRUSTED_PROXY_HOPS": _int(0, 10),
+        "AUTH_MODE": _choice("keys", "open"),
+        "RATE_LIMIT": _rate,
+        "TOKEN_RATE_LIMIT": _rate,
+        "CORS_ORIGINS": _csv,
+        "BLOCKLIST_FILE": _path,
+        "PROMPT_REDACT": _csv,
+        "REPLY_REDACT": _csv,
+        "MODERATION": _choice("off", "openai"),
+        "MODERATION_FAIL": _choice("open", "closed"),
+        "LOG_LEVEL": _choice("debug", "info", "warning", "error"),
+    }
+
+    def __init__(self, environ: Mapping[str, str]):
+        for name, parse in self.PARSERS.items():
+            raw = environ.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                setattr(self, name, parse(raw))
+            except ValueError as err:
+                raise ConfigError(f"{name}: {err}") from None
+        self.LOG_LEVEL = str(self.LOG_LEVEL).upper()
+        if not self.ALLOWED_MODELS:
+            self.ALLOWED_MODELS = (self.OPENAI_MODEL,)
+        self._check_types()
+        self._check_tls()
+        self.OPENAI_API_KEY, self.KEY_SOURCE = load_api_key(environ)
+        if self.MODERATION == "openai" and self.upstream_mode != "remote":
+            raise ConfigError("MODERATION: openai moderation needs a real upstream (set OPENAI_API_KEY)")
+
+    def _check_types(self) -> None:
+        known = set(Config.REPLY_REDACT)
+        for name in ("PROMPT_REDACT", "REPLY_REDACT"):
+            unknown = set(getattr(self, name)) - known - {"none"}
+            if unknown:
+                raise ConfigError(f"{name}: unknown type {sorted(unknown)[0]!r}; expected a comma list of "
+                                  + ", ".join(sorted(known)) + " or none")
+            setattr(self, name, tuple(t for t in getattr(self, name) if t != "none"))
+
+    def _check_tls(self) -> None:
+        if bool(self.TLS_CERT_FILE) != bool(self.TLS_KEY_FILE):
+            raise ConfigError("TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "UPSTREAM_CA_BUNDLE", "BLOCKLIST_FILE"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{name}: no readable file at the given path")
+
+    @property
+    def upstream_mode(self) -> str:
+        """'offline' (embedded model), 'remote' (a real upstream) or 'none' (nothing usable)."""
+        if self.OFFLINE_MODEL:
+            return "offline"
+        # A key, or a non-OpenAI base URL (Ollama, vLLM and llama.cpp need no key), means a real upstream.
+        if self.OPENAI_API_KEY is not None or self.OPENAI_BASE_URL != OPENAI_DEFAULT_BASE_URL:
+            return "remote"
+        return "none" if self.APP_ENV == "production" else "offline"
+
+    @property
+    def offline(self) -> bool:
+        """True when replies come from the embedded offline model."""
+        return self.upstream_mode == "offline"
+
+    @property
+    def tls(self) -> bool:
+        """True when the server itself speaks HTTPS."""
+        return bool(self.TLS_CERT_FILE)
+
+    def check_serving(self) -> None:
+        """Refuse to serve a configuration that is only fit for tools and tests."""
+        if self.upstream_mode == "none":
+            raise ConfigError("OPENAI_API_KEY: production needs an upstream key (or OPENAI_API_KEY_FILE, "
+                              "or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true to serve the offline model")
+        if self.APP_ENV == "production" and self.DATA_ENCRYPTION_KEY is None:
+            raise ConfigError("DATA_ENCRYPTION_KEY: production needs a key for conversation text at rest; "
+                              "make one with `flask --app wsgi db generate-key`")
+
+    def as_mapping(self) -> dict:
+        """Every upper-case setting, for ``app.config``."""
+        return {name: getattr(self, name) for name in dir(self) if name.isupper()}
+
+    def banner(self, url: str) -> list[str]:
+        """The start-up block: where, which mode, which upstream, which stores."""
+        upstream = {"offline": "embedded offline model", "none": "none configured",
+                    "remote": f"{self.OPENAI_BASE_URL} (key from {self.KEY_SOURCE})"}[self.upstream_mode]
+        lines = [f"chatgate listening on {url}",
+                 f"  mode: {self.APP_ENV}   auth: {self.AUTH_MODE}   model: {self.OPENAI_MODEL}",
+                 f"  upstream: {upstream}"]
+        if self.offline:
+            lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
+                         "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
+        return lines
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} env={self.APP_ENV} upstream={self.upstream_mode}>"
+
+
+class DevelopmentConfig(Config):
+    """Local work: open auth, offline model when no key is set."""
+
+    APP_ENV = "development"
+
+
+class ProductionConfig(Config):
+    """Serving real users: client keys on, a real upstream key required."""
+
+    APP_ENV = "production"
+    AUTH_MODE = "keys"
+    # Several instances may start at once: the schema is upgraded by one deliberate `db upgrade`.
+    DB_AUTO_MIGRATE = False
+
+
+class TestingConfig(Config):
+    """The test suite: offline model, no stream delays, no retry sleeps."""
+
+    APP_ENV = "testing"
+    TESTING = True
+    OFFLINE_STREAM_DELAY = 0.0
+    DATABASE_URL = "sqlite://"
+
+
+CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Build the Config for APP_ENV from ``environ`` (default: os.environ after .env)."""
+    if environ is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+        environ = os.environ
+    env = (environ.get("APP_ENV") or "development").strip().lower()
+    if env not in CONFIGS:
+        raise ConfigError("APP_ENV: expected one of " + ", ".join(ENVIRONMENTS))
+    return CONFIGS[env](environ)
+
+
+# --- the upstream key
+
+
+def load_api_key(environ: Mapping[str, str]) -> tuple[Secret | None, str]:
+    """The upstream key and where it came from: env, file, secrets file or none."""
+    raw = (environ.get("OPENAI_API_KEY") or "").strip()
+    if raw:
+        return _checked_key(raw, "OPENAI_API_KEY"), "env"
+    path = (environ.get("OPENAI_API_KEY_FILE") or "").strip()
+    if path:
+        try:
+            raw = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            raise ConfigError("OPENAI_API_KEY_FILE: no readable UTF-8 file at the given path") from None
+        if not raw:
+            raise ConfigError("OPENAI_API_KEY_FILE: the file is empty")
+        return _checked_key(raw, "OPENAI_API_KEY_FILE"), "file"
+    secrets_file = (environ.get("SECRETS_FILE") or "").strip()
+    if secrets_file:
+        secrets = read_secrets_file(secrets_file, environ.get("SECRETS_KEY") or "")
+        raw = str(secrets.get("OPENAI_API_KEY") or "").strip()
+        if not raw:
+            raise ConfigError("SECRETS_FILE: the file holds no OPENAI_API_KEY")
+        return _checked_key(raw, "SECRETS_FILE"), "secrets-file"
+    return None, "none"
+
+
+def _checked_key(raw: str, name: str) -> Secret:
+    # A key with whitespace or control characters would corrupt the Authorization header.
+    if not re.fullmatch(r"[\x21-\x7e]{8,512}", raw):
+        raise ConfigError(f"{name}: the key must be 8 to 512 printable ASCII characters without spaces")
+    return Secret(raw)
+
+
+def _fernet(key: str) -> Fernet:
+    try:
+        return Fernet(key.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ConfigError("SECRETS_KEY: expected a Fernet key (44 url-safe base64 characters); "
+                          "make one with `flask --app wsgi secrets generate-key`") from None
+
+
+def read_secrets_file(path: str, key: str) -> dict:
+    """Decrypt the JSON object stored in an encrypted secrets file."""
+    if not key.strip():
+        raise ConfigError("SECRETS_KEY: required to open SECRETS_FILE")
+    fernet = _fernet(key)
+    try:
+        token = Path(path).read_bytes()
+    except OSError:
+        raise ConfigError("SECRETS_FILE: no readable file at the given path") from None
+    try:
+        data = json.loads(fernet.decrypt(token.strip()))
+    except InvalidToken:
+        raise ConfigError("SECRETS_KEY: it does not open SECRETS_FILE (wrong key or damaged file)") from None
+    except ValueError:
+        raise ConfigError("SECRETS_FILE: the decrypted content is not a JSON object") from None
+    if not isinstance(data, dict):
+        raise ConfigError("SECRETS_FILE: the decrypted content is not a JSON object")
+    return data
+
+
+def write_secrets_file(path: str, key: str, secrets: Mapping[str, str]) -> None:
+    """Encrypt ``secrets`` as JSON into ``path``, readable by the owner only."""
+    token = _fernet(key).encrypt(json.dumps(dict(secrets)).encode("utf-8"))
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(token + b"\n")
+    os.replace(tmp, target)

@@ -1,0 +1,91 @@
+"""gunicorn settings for chatgate (``make run`` uses this file).
+
+Worker model: gevent. A chat reply is mostly waiting on the upstream, and a
+stream holds its connection for tens of seconds, so the server must keep
+~1,000 connections open on 2 cores. Green threads cost a few KB each; an OS
+thread per stream (gthread) costs far more memory and context switches, and
+sync workers hold one connection each. Measurements: docs/benchmarks.md.
+"""
+import os
+
+WORKER_CLASS = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+if WORKER_CLASS == "gevent":
+    # Patch before anything imports socket/ssl, so requests and urllib3 get cooperative sockets.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+worker_class = WORKER_CLASS
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))  # used only by the gthread class
+# gevent workers heartbeat from their own greenlet, so a long stream never trips this.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+# Bounded request lines and headers: hostile clients get a 4xx from gunicorn, not our memory.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Several instances may share a host (and the test suite starts many): no shared control socket.
+control_socket_disable = True
+
+# The upstream pool matches how many requests one worker may have in flight.
+os.environ.setdefault("UPSTREAM_POOL_SIZE", str(worker_connections if worker_class == "gevent" else threads))
+
+certfile = os.environ.get("TLS_CERT_FILE") or None
+keyfile = os.environ.get("TLS_KEY_FILE") or None
+
+
+def _json_http_error(sock, status_int, reason, mesg):
+    """gunicorn's own rejections (bad request line, hostile or huge headers) in our error shape."""
+    import json
+    import uuid
+
+    from gunicorn.util import write_nonblock
+
+    codes = {400: "bad_request", 414: "request_line_too_long", 431: "headers_too_large", 403: "forbidden",
+             417: "expectation_failed", 501: "not_implemented"}
+    # The detail gunicorn prepared may quote the hostile input, so only the reason goes out.
+    body = json.dumps({"error": {"message": reason.lower(), "type": "invalid_request_error" if status_int < 500
+                                 else "api_error", "param": None, "code": codes.get(status_int, "internal_error")}})
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"X-Request-ID: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n")
+    write_nonblock(sock, (head + body).encode("latin-1"))
+
+
+def post_worker_init(worker):
+    """Make gunicorn's own error pages JSON, like everything else we send."""
+    import gunicorn.util
+
+    gunicorn.util.write_error = _json_http_error
+
+
+def ssl_context(conf, default_ssl_context_factory):
+    """gunicorn's TLS context with our floor: TLS 1.2 minimum, no compression."""
+    from app.tls import harden
+
+    return harden(default_ssl_context_factory())
+
+
+def on_starting(server):
+    """Check the configuration once, in the master, and print the banner."""
+    import sys
+
+    from config import ConfigError, load_config
+
+    try:
+        settings = load_config()
+        settings.check_serving()
+    except ConfigError as err:
+        print(f"chatgate: configuration error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    scheme = "https" if settings.tls else "http"
+    banner = settings.banner(f"{scheme}://{bind}")
+    banner.append(f"  server: gunicorn, {workers} {worker_class} workers")
+    print("\n".join(banner), file=sys.stderr, flush=True)

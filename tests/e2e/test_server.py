@@ -1,0 +1,79 @@
+"""The real server as `make run` starts it, and as `python wsgi.py` starts it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import requests
+from support import ROOT, LiveServer, server_env
+
+
+def test_gunicorn_serves_a_real_offline_reply():
+    with LiveServer() as server:
+        resp = requests.post(server.url + "/chat", json={"prompt": "Hello"}, timeout=10)
+        assert resp.status_code == 200
+        body = resp.json()
+        assert set(body) == {"id", "conversation_id", "model", "reply", "finish_reason", "usage", "filter"}
+        assert "offline" in body["reply"].lower()
+        assert body["finish_reason"] == "stop" and body["usage"]["total_tokens"] > 0
+        assert resp.headers["X-Request-ID"]
+        banner = server.output()
+    assert "OFFLINE MODEL" in banner and "chatgate listening on http://127.0.0.1" in banner
+
+
+def test_the_server_never_answers_with_a_traceback():
+    with LiveServer() as server:
+        cases = [
+            ("POST", "/chat", {"data": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}),
+            ("POST", "/chat", {"data": b"[" * 200000, "headers": {"Content-Type": "application/json"}}),
+            ("POST", "/chat", {"data": b"x" * (2 * 1024 * 1024), "headers": {"Content-Type": "application/json"}}),
+            ("GET", "/chat", {}),
+            ("POST", "/chat", {"headers": {"X-Request-ID": "\x7f" * 10, "Content-Type": "text/plain"}}),
+        ]
+        for method, path, kw in cases:
+            resp = requests.request(method, server.url + path, timeout=10, **kw)
+            assert 400 <= resp.status_code < 500, (path, resp.status_code)
+            assert set(resp.json()) == {"error"}
+        huge_header = requests.get(server.url + "/healthz", headers={"X-Big": "a" * 20000}, timeout=10)
+        assert huge_header.status_code in (400, 431)
+        assert "Traceback" not in server.output()
+
+
+def test_a_chunked_body_over_the_limit_is_413():
+    def body():
+        yield b'{"prompt": "'
+        for _ in range(64):
+            yield b"x" * 1024
+        yield b'"}'
+
+    with LiveServer(MAX_CONTENT_LENGTH=4096) as server:
+        resp = requests.post(server.url + "/chat", data=body(), headers={"Content-Type": "application/json"},
+                             timeout=10)
+        assert resp.status_code == 413 and resp.json()["error"]["code"] == "request_too_large"
+        small = requests.post(server.url + "/chat", data=iter([b'{"prompt": ', b'"hi"}']),
+                              headers={"Content-Type": "application/json"}, timeout=10)
+        assert small.status_code == 200
+
+
+def test_production_without_a_key_refuses_to_start_with_one_line():
+    proc = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                          env=server_env(APP_ENV="production", PORT="1"), capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("chatgate:")]
+    assert lines == ["chatgate: configuration error: OPENAI_API_KEY: production needs an upstream key "
+                     "(or OPENAI_API_KEY_FILE, or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true "
+                     "to serve the offline model"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_setting_stops_start_up_naming_the_variable():
+    proc = subprocess.run([sys.executable, "wsgi.py"], cwd=ROOT, env=server_env(UPSTREAM_MAX_RETRIES="many"),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "chatgate: configuration error: UPSTREAM_MAX_RETRIES: expected a whole number"
+
+
+def test_development_server_serves_too():
+    with LiveServer(dev=True) as server:
+        resp = requests.post(server.url + "/chat", json={"prompt": "Hello"}, timeout=10)
+        assert resp.status_code == 200 and "offline" in resp.json()["reply"].lower()

@@ -1,0 +1,64 @@
+"""Request ids, security headers, HSTS and proxy trust."""
+from __future__ import annotations
+
+import pytest
+
+
+def test_every_response_has_a_request_id(client):
+    for resp in (client.get("/healthz"), client.get("/missing"), client.post("/chat", data="x")):
+        assert len(resp.headers["X-Request-ID"]) >= 16
+
+
+def test_a_sane_client_request_id_is_kept(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123.x"}).headers["X-Request-ID"] == "abc-123.x"
+
+
+@pytest.mark.parametrize("hostile", ["a" * 65, "<script>", "x y", "id;Set-Cookie: a=b", "../..", "é", ""])
+def test_a_hostile_request_id_is_replaced(client, hostile):
+    resp = client.get("/healthz", headers={"X-Request-ID": hostile})
+    assert resp.headers["X-Request-ID"] != hostile
+    assert resp.status_code == 200
+
+
+def test_security_headers(client):
+    headers = client.get("/healthz").headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in headers
+
+
+def test_hsts_only_over_tls(client):
+    assert "max-age=" in client.get("/healthz", base_url="https://localhost").headers["Strict-Transport-Security"]
+
+
+def test_forwarded_proto_is_ignored_without_trusted_hops(client):
+    resp = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in resp.headers
+
+
+def test_forwarded_proto_is_trusted_from_configured_hops(make_app):
+    client = make_app(TRUSTED_PROXY_HOPS=1).test_client()
+    resp = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" in resp.headers
+
+
+def test_health_and_readiness(client, make_app):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ready", "checks": {"upstream": "offline"}}
+    prod = make_app(APP_ENV="production").test_client().get("/readyz")
+    assert prod.status_code == 503 and prod.get_json()["checks"]["upstream"] == "missing"
+    remote = make_app(OPENAI_API_KEY="sk-test-0123456789").test_client().get("/readyz")
+    assert remote.get_json()["checks"]["upstream"] == "configured"
+
+
+def test_an_unexpected_exception_is_a_json_500_without_traceback(app):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret detail sk-abcdefghijklmnop")
+
+    resp = app.test_client().get("/boom")
+    assert resp.status_code == 500
+    assert resp.get_json() == {"error": {"message": "internal error", "type": "api_error",
+                                         "param": None, "code": "internal_error"}}

@@ -1,21 +1,17 @@
 """POST /chat: the main job, prompt in, filtered reply out (JSON or SSE)."""
 from __future__ import annotations
 
-import json
 from typing import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from .errors import NotFound
 from .pipeline import Gateway, ReplyStream, build_messages
 from .schemas import SAMPLING_FIELDS, ChatRequest
-from .sse import encode_sse
+from .streaming import DONE, event, sse_response
 from .validation import check_text, read_json_object, validate
 
 bp = Blueprint("chat", __name__)
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-DONE = b"data: [DONE]\n\n"
 
 
 def gateway() -> Gateway:
@@ -44,34 +40,23 @@ def chat():
     if req.stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
-        return sse_response(_chat_events(gw.open_stream(payload), conversation_id=None))
+        stream = gw.open_stream(payload)
+        return sse_response(stream, _chat_frames(stream, conversation_id=None))
     done = gw.complete(payload)
-    return jsonify(id=done.id, conversation_id=None, model=done.model, reply=done.reply,
-                   finish_reason=done.finish_reason, usage=done.usage, filter=done.filter.to_dict())
+    first = done.choices[0]
+    return jsonify(id=done.id, conversation_id=None, model=done.model, reply=first.reply,
+                   finish_reason=first.finish_reason, usage=done.usage, filter=first.filter.to_dict())
 
 
-def _chat_events(stream: ReplyStream, conversation_id: str | None) -> Iterator[bytes]:
-    events = stream.events()
-    try:
-        for kind, data in events:
-            if kind == "delta":
-                yield encode_sse(_dumps({"delta": data}))
-            elif kind == "end":
-                yield encode_sse(_dumps({"id": stream.id, "model": stream.model,
-                                         "finish_reason": data.finish_reason, "usage": data.usage,
-                                         "filter": data.filter.to_dict(), "conversation_id": conversation_id}))
-                yield DONE
-            elif kind == "error":
-                yield encode_sse(_dumps(data.to_dict()))
-    finally:
-        # The client may leave mid-stream: closing the relay closes the upstream response.
-        events.close()
-
-
-def sse_response(body: Iterator[bytes]) -> Response:
-    """A text/event-stream response that proxies must not buffer."""
-    return Response(body, mimetype="text/event-stream", headers=SSE_HEADERS, direct_passthrough=True)
-
-
-def _dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def _chat_frames(stream: ReplyStream, conversation_id: str | None):
+    """Our own event format: deltas, one final event, [DONE]; or one error event."""
+    def frames(kind: str, data) -> Iterator[bytes]:
+        if kind == "delta":
+            yield event({"delta": data})
+        elif kind == "end":
+            yield event({"id": stream.id, "model": stream.model, "finish_reason": data.finish_reason,
+                         "usage": data.usage, "filter": data.filter.to_dict(), "conversation_id": conversation_id})
+            yield DONE
+        elif kind == "error":
+            yield event(data.to_dict())
+    return frames

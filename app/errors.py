@@ -141,12 +141,19 @@ _HTTP_STATUS = {400: InvalidRequest, 401: AuthenticationFailed, 404: NotFound,
                 429: RateLimited}
 
 
+# Statuses a client may usefully retry; for the rest, OpenAI's SDKs are told not to.
+_RETRYABLE = frozenset({408, 409, 429, 502, 504})
+_NOT_RETRYABLE_CODES = frozenset({"upstream_misconfigured", "upstream_not_configured"})
+
+
 def error_response(err: APIError):
     """Build the Flask response for an APIError."""
     resp = jsonify(err.to_dict())
     resp.status_code = err.status
     for name, value in err.headers.items():
         resp.headers[name] = value
+    if err.status not in _RETRYABLE or err.code in _NOT_RETRYABLE_CODES:
+        resp.headers.setdefault("x-should-retry", "false")
     return resp
 
 

@@ -7,6 +7,7 @@ and not the other.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -22,17 +23,25 @@ BLOCKED_FINISH = "content_filter"
 
 
 @dataclass
+class Choice:
+    """One filtered reply of a completion."""
+
+    index: int
+    reply: str
+    finish_reason: str | None
+    filter: FilterResult
+    tool_calls: list | None = None
+
+
+@dataclass
 class Completion:
-    """A filtered reply, ready for any front door to format."""
+    """A filtered completion, ready for any front door to format."""
 
     id: str
     model: str
-    reply: str
-    finish_reason: str | None
+    created: int
     usage: dict
-    filter: FilterResult
-    tool_calls: list | None = None
-    created: int | None = None
+    choices: list[Choice]
 
 
 @dataclass
@@ -70,20 +79,28 @@ class Gateway:
         return requested
 
     def guard(self, messages: list[dict]) -> list[dict]:
-        """Redact high-risk PII from user text and refuse blocked prompts; returns new messages."""
-        guarded = []
-        for message in messages:
-            text = message_text(message)
-            if message.get("role") in ("user", "system") and text:
-                scan = self.filter.scan_prompt(text, redact=self.prompt_redact)
-                if scan.action == "blocked":
-                    raise PromptRejected()
-                if scan.action == "redacted":
-                    message = {**message, "content": scan.text}
-                if self._flagged(scan.text):
-                    raise PromptRejected("the prompt was flagged by moderation", code="prompt_flagged")
-            guarded.append(message)
-        return guarded
+        """Redact high-risk PII from every message and refuse blocked prompts; returns new messages."""
+        return [self._guard_message(message) for message in messages]
+
+    def _guard_message(self, message: dict) -> dict:
+        content = message.get("content")
+        if isinstance(content, str):
+            return {**message, "content": self._guard_text(content)}
+        if isinstance(content, list):
+            parts = [{**part, "text": self._guard_text(part["text"])}
+                     if isinstance(part, dict) and isinstance(part.get("text"), str) else part for part in content]
+            return {**message, "content": parts}
+        return message
+
+    def _guard_text(self, text: str) -> str:
+        if not text:
+            return text
+        scan = self.filter.scan_prompt(text, redact=self.prompt_redact)
+        if scan.action == "blocked":
+            raise PromptRejected()
+        if self._flagged(scan.text):
+            raise PromptRejected("the prompt was flagged by moderation", code="prompt_flagged")
+        return scan.text
 
     def _flagged(self, text: str) -> bool:
         if self.moderation != "openai" or not text:
@@ -97,22 +114,26 @@ class Gateway:
             raise ServiceUnavailable("content moderation is unavailable", code="moderation_unavailable") from None
 
     def complete(self, payload: dict) -> Completion:
-        """One non-streamed call: upstream, then the response filter."""
+        """One non-streamed call: upstream, then the response filter on every choice."""
         body = self.upstream.chat(payload)
-        choice = body["choices"][0]
-        message = choice["message"]
-        raw_text = message.get("content") or ""
-        result = self.filter.apply(raw_text)
-        finish = choice.get("finish_reason")
-        if result.action != "blocked" and self._flagged(result.text):
-            result = FilterResult("", "blocked", result.findings + ({"type": "moderation", "count": 1},))
-        if result.action == "blocked":
-            finish = BLOCKED_FINISH
-        usage = _usage(body.get("usage"), payload["messages"], raw_text)
+        choices, raw_texts = [], []
+        for position, choice in enumerate(body["choices"]):
+            message = choice["message"]  # shape checked by check_completion
+            raw_text = message.get("content") if isinstance(message.get("content"), str) else ""
+            raw_texts.append(raw_text)
+            result = self.filter.apply(raw_text)
+            if result.action != "blocked" and self._flagged(result.text):
+                result = FilterResult("", "blocked", result.findings + ({"type": "moderation", "count": 1},))
+            blocked = result.action == "blocked"
+            index = choice.get("index")
+            choices.append(Choice(index=index if isinstance(index, int) else position, reply=result.text,
+                                  finish_reason=BLOCKED_FINISH if blocked else choice.get("finish_reason"),
+                                  filter=result, tool_calls=None if blocked else message.get("tool_calls")))
+        created = body.get("created")
         return Completion(id=str(body.get("id") or _new_id()), model=str(body.get("model") or payload["model"]),
-                          reply=result.text, finish_reason=finish, usage=usage, filter=result,
-                          tool_calls=None if result.action == "blocked" else message.get("tool_calls"),
-                          created=body.get("created") if isinstance(body.get("created"), int) else None)
+                          created=created if isinstance(created, int) else int(time.time()),
+                          usage=_usage(body.get("usage"), payload["messages"], "".join(raw_texts)),
+                          choices=choices)
 
     def open_stream(self, payload: dict) -> "ReplyStream":
         """Start a streamed call; any failure before the first event raises an ordinary APIError."""

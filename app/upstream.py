@@ -152,15 +152,18 @@ def status_error(status: int, headers) -> APIError:
 
 
 def check_completion(body) -> dict:
-    """Refuse a completion body we could not turn into a reply."""
+    """Refuse a completion body we could not turn into replies."""
     try:
-        choice = body["choices"][0]
-        message = choice["message"]
-        content = message.get("content")
-        if content is not None and not isinstance(content, str):
+        choices = body["choices"]
+        if not isinstance(choices, list) or not choices:
             raise TypeError
-        if content is None and not message.get("tool_calls"):
-            raise TypeError
+        for choice in choices:
+            message = choice["message"]
+            content = message.get("content")
+            if content is not None and not isinstance(content, str):
+                raise TypeError
+            if content is None and not message.get("tool_calls"):
+                raise TypeError
     except (KeyError, IndexError, TypeError, AttributeError):
         raise UpstreamBadResponse() from None
     return body

@@ -73,12 +73,48 @@ def validate(model: type[M], data: dict) -> M:
         raise InvalidRequest("the JSON body is nested too deeply", code="invalid_json") from None
 
 
+_MESSAGE_TAGS = frozenset({"system", "user", "assistant", "tool"})
+_BRANCH_LABELS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _clean_loc(loc: tuple) -> list:
+    """A field path without pydantic's union labels (tags, branch types, class names)."""
+    out: list = []
+    for i, part in enumerate(loc):
+        if isinstance(part, str):
+            prev = loc[i - 1] if i else None
+            if part[:1].isupper() or "[" in part or "'" in part or part in _BRANCH_LABELS:
+                continue
+            if isinstance(prev, int) and part in _MESSAGE_TAGS:
+                continue
+            if prev == "response_format" and i == 1:
+                continue
+        out.append(part)
+    return out
+
+
+def _pick(errors: list[dict]) -> dict:
+    # An unknown field is the most useful thing to name; otherwise the most specific path,
+    # since a union reports one error per branch and the deepest is the branch the client meant.
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            return error
+    return max(errors, key=lambda e: len(_clean_loc(e["loc"])))
+
+
 def _to_invalid_request(err: ValidationError, model: type[BaseModel]) -> InvalidRequest:
-    first = err.errors(include_url=False, include_input=False)[0]
-    param = ".".join(str(p) for p in first["loc"]) or None
+    first = _pick(err.errors(include_url=False, include_input=False))
+    loc = _clean_loc(first["loc"])
     kind = first["type"]
     ctx = first.get("ctx") or {}
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        loc.append(str(ctx.get("discriminator", "type")).strip("'"))
+    param = ".".join(str(p) for p in loc) or None
     name = param or "body"
+    if kind == "union_tag_not_found":
+        return InvalidRequest(f"{name} is required", param=param, code="missing_required")
+    if kind == "union_tag_invalid":
+        return InvalidRequest(f"{name} must be one of {ctx.get('expected_tags')}", param=param)
     if kind == "extra_forbidden":
         return InvalidRequest(f"unknown field: {name}", param=param, code="unknown_field")
     if kind == "missing":
@@ -98,7 +134,7 @@ def _to_invalid_request(err: ValidationError, model: type[BaseModel]) -> Invalid
     if kind in ("string_too_long", "too_long"):
         return InvalidRequest(f"{name} is too long (at most {ctx.get('max_length')})", param=param)
     if kind in ("string_too_short", "too_short"):
-        return InvalidRequest(f"{name} is too short", param=param)
+        return InvalidRequest(f"{name} needs at least {ctx.get('min_length', 1)} item(s)", param=param)
     if kind == "literal_error":
         return InvalidRequest(f"{name} must be one of {ctx.get('expected')}", param=param)
     if kind == "string_pattern_mismatch":

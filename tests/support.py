@@ -83,7 +83,8 @@ class LiveServer:
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            # SIGINT is a quick shutdown for gunicorn and a KeyboardInterrupt for the dev server.
+            os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:  # pragma: no cover - a hung server

@@ -1,0 +1,111 @@
+"""The OpenAI-compatible front door: /v1/chat/completions and /v1/models.
+
+Only the wire format differs from /chat: the same guard, upstream client,
+filter and (through the shared pipeline) every other check apply.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .chat import gateway
+from .errors import InvalidRequest, NotFound
+from .openai_schemas import PASS_THROUGH, ChatCompletionRequest
+from .pipeline import Completion, ReplyStream
+from .streaming import DONE, event, sse_response
+from .validation import check_text, read_json_object, validate
+
+bp = Blueprint("openai", __name__, url_prefix="/v1")
+
+
+@bp.post("/chat/completions")
+def chat_completions():
+    """OpenAI's chat completions, JSON or streamed chunks."""
+    req = validate(ChatCompletionRequest, read_json_object(request))
+    messages = req.model_dump(exclude_none=True, by_alias=True, include={"messages"})["messages"]
+    _check_messages(messages, current_app.config["MAX_PROMPT_CHARS"])
+    if req.stream and (req.n or 1) > 1:
+        raise InvalidRequest("n greater than 1 cannot be streamed", param="n", code="unsupported_value")
+    gw = gateway()
+    payload = {"model": gw.resolve_model(req.model), "messages": gw.guard(messages)}
+    payload.update(req.model_dump(exclude_none=True, by_alias=True, include=set(PASS_THROUGH)))
+    if req.stream:
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        stream = gw.open_stream(payload)
+        return sse_response(stream, _chunk_frames(stream, include_usage), opening=_opening(stream))
+    return jsonify(_completion_body(gw.complete(payload)))
+
+
+def _check_messages(messages: list[dict], limit: int) -> None:
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, str):
+            check_text(f"messages.{i}.content", content, limit, required=message["role"] == "user")
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                check_text(f"messages.{i}.content.{j}.text", part["text"], limit)
+
+
+def _completion_body(done: Completion) -> dict:
+    choices = []
+    for choice in done.choices:
+        message = {"role": "assistant", "content": choice.reply if choice.reply or not choice.tool_calls else None,
+                   "refusal": None}
+        if choice.tool_calls:
+            message["tool_calls"] = choice.tool_calls
+        # "filter" is ours, not OpenAI's: SDKs ignore unknown keys, and clients can see what we changed.
+        choices.append({"index": choice.index, "message": message, "logprobs": None,
+                        "finish_reason": choice.finish_reason, "filter": choice.filter.to_dict()})
+    return {"id": done.id, "object": "chat.completion", "created": done.created, "model": done.model,
+            "choices": choices, "usage": done.usage}
+
+
+def _chunk(stream: ReplyStream, created: int, delta: dict, finish=None, **extra) -> bytes:
+    return event({"id": stream.id, "object": "chat.completion.chunk", "created": created, "model": stream.model,
+                  "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra})
+
+
+def _opening(stream: ReplyStream) -> bytes:
+    return _chunk(stream, int(time.time()), {"role": "assistant", "content": ""})
+
+
+def _chunk_frames(stream: ReplyStream, include_usage: bool):
+    """OpenAI's chunk format: deltas, a finishing chunk, a usage chunk when asked, [DONE]."""
+    created = int(time.time())
+
+    def frames(kind: str, data) -> Iterator[bytes]:
+        if kind == "delta":
+            yield _chunk(stream, created, {"content": data})
+        elif kind == "tool_calls":
+            yield _chunk(stream, created, {"tool_calls": data})
+        elif kind == "end":
+            yield _chunk(stream, created, {}, data.finish_reason, filter=data.filter.to_dict())
+            if include_usage:
+                yield event({"id": stream.id, "object": "chat.completion.chunk", "created": created,
+                             "model": stream.model, "choices": [], "usage": data.usage})
+            yield DONE
+        elif kind == "error":
+            yield event(data.to_dict())
+    return frames
+
+
+@bp.get("/models")
+def models():
+    """The models a client may ask for, in OpenAI's list format."""
+    return jsonify(object="list", data=[_model(name) for name in current_app.config["ALLOWED_MODELS"]])
+
+
+@bp.get("/models/<path:model>")
+def model(model: str):
+    """One model, if a client may use it."""
+    if model not in current_app.config["ALLOWED_MODELS"]:
+        raise NotFound(f"model {model!r} is not available", param="model", code="model_not_found")
+    return jsonify(_model(model))
+
+
+def _model(name: str) -> dict:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "chatgate"}

@@ -1,0 +1,40 @@
+"""Turning a ReplyStream into a server-sent-events HTTP response (any front door's format)."""
+from __future__ import annotations
+
+import json
+from typing import Callable, Iterator
+
+from flask import Response
+
+from .pipeline import ReplyStream
+from .sse import encode_sse
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+DONE = b"data: [DONE]\n\n"
+
+# A formatter turns one pipeline event (kind, data) into zero or more SSE frames.
+Formatter = Callable[[str, object], Iterator[bytes]]
+
+
+def event(obj) -> bytes:
+    """One ``data:`` frame holding compact JSON."""
+    return encode_sse(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+
+def sse_response(stream: ReplyStream, formatter: Formatter, opening: bytes = b"",
+                 on_end: Callable[[str, object], None] | None = None) -> Response:
+    """A text/event-stream response that proxies must not buffer and that always ends honestly."""
+    def body() -> Iterator[bytes]:
+        events = stream.events()
+        try:
+            if opening:
+                yield opening
+            for kind, data in events:
+                if on_end is not None and kind in ("end", "error"):
+                    on_end(kind, data)
+                yield from formatter(kind, data)
+        finally:
+            # The client may leave mid-stream: closing the relay closes the upstream response.
+            events.close()
+
+    return Response(body(), mimetype="text/event-stream", headers=SSE_HEADERS, direct_passthrough=True)

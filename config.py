@@ -112,6 +112,12 @@ def _rate(raw: str) -> str:
     return raw.strip()
 
 
+def _secret(raw: str) -> "Secret":
+    if len(raw.strip()) < 32:
+        raise ValueError("expected at least 32 characters of random text (e.g. from `openssl rand -base64 32`)")
+    return Secret(raw.strip())
+
+
 def _path(raw: str) -> str:
     return raw.strip()
 
@@ -145,6 +151,21 @@ def _fernet_keys(raw: str) -> Secret:
             raise ValueError("expected a comma list of Fernet keys (44 url-safe base64 characters each); "
                              "make one with `flask --app wsgi db generate-key`") from None
     return Secret(",".join(keys))
+
+
+def _without_password(url: str) -> str:
+    """A URL fit for a log line: any password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _redis_url(raw: str) -> str:
+    if urlsplit(raw.strip()).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("expected a redis:// URL such as redis://127.0.0.1:6379/0")
+    return raw.strip()
 
 
 def parse_rate(text: str) -> tuple[int, int]:
@@ -186,8 +207,15 @@ class Config:
     TLS_KEY_FILE = None
     TRUSTED_PROXY_HOPS = 0
     AUTH_MODE = "open"
+    KEY_HASH_SECRET: Secret | None = None
     RATE_LIMIT = None
     TOKEN_RATE_LIMIT = None
+    DAILY_TOKEN_QUOTA = None
+    MAX_STREAMS_PER_CLIENT = 8
+    LIMITS_FAIL = "closed"
+    MAX_TOKENS_CAP = 4096
+    MAX_MESSAGES = 256
+    MAX_TOTAL_CHARS = 128000
     CORS_ORIGINS: tuple[str, ...] = ()
     BLOCKLIST_FILE = None
     PROMPT_REDACT: tuple[str, ...] = ("card", "ssn", "secret")
@@ -219,13 +247,20 @@ class Config:
         "HISTORY_TOKEN_BUDGET": _int(0, 10_000_000),
         "CONVERSATION_TTL": _duration,
         "DATA_ENCRYPTION_KEY": _fernet_keys,
-        "REDIS_URL": str.strip,
+        "REDIS_URL": _redis_url,
         "TLS_CERT_FILE": _path,
         "TLS_KEY_FILE": _path,
         "TRUSTED_PROXY_HOPS": _int(0, 10),
         "AUTH_MODE": _choice("keys", "open"),
+        "KEY_HASH_SECRET": _secret,
         "RATE_LIMIT": _rate,
         "TOKEN_RATE_LIMIT": _rate,
+        "DAILY_TOKEN_QUOTA": _int(1, 10**12),
+        "MAX_STREAMS_PER_CLIENT": _int(0, 100000),
+        "LIMITS_FAIL": _choice("open", "closed"),
+        "MAX_TOKENS_CAP": _int(1, 10_000_000),
+        "MAX_MESSAGES": _int(1, 100000),
+        "MAX_TOTAL_CHARS": _int(1, 100_000_000),
         "CORS_ORIGINS": _csv,
         "BLOCKLIST_FILE": _path,
         "PROMPT_REDACT": _csv,
@@ -295,9 +330,22 @@ class Config:
         if self.upstream_mode == "none":
             raise ConfigError("OPENAI_API_KEY: production needs an upstream key (or OPENAI_API_KEY_FILE, "
                               "or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true to serve the offline model")
+        if self.APP_ENV == "production" and self.AUTH_MODE == "keys" and self.KEY_HASH_SECRET is None:
+            raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys "
+                              "(32+ random characters, e.g. from `openssl rand -base64 32`)")
         if self.APP_ENV == "production" and self.DATA_ENCRYPTION_KEY is None:
             raise ConfigError("DATA_ENCRYPTION_KEY: production needs a key for conversation text at rest; "
                               "make one with `flask --app wsgi db generate-key`")
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this configuration holds, for the log redactor."""
+        values = [s.reveal() for s in (self.OPENAI_API_KEY, self.KEY_HASH_SECRET, self.DATA_ENCRYPTION_KEY) if s]
+        values += [k for v in list(values) for k in v.split(",")]  # each of several rotation keys
+        for url in (self.DATABASE_URL, self.REDIS_URL):
+            password = urlsplit(url).password if url else None
+            if password:
+                values.append(password)
+        return tuple(v for v in values if len(v) >= 6)
 
     def as_mapping(self) -> dict:
         """Every upper-case setting, for ``app.config``."""
@@ -307,12 +355,21 @@ class Config:
         """The start-up block: where, which mode, which upstream, which stores."""
         upstream = {"offline": "embedded offline model", "none": "none configured",
                     "remote": f"{self.OPENAI_BASE_URL} (key from {self.KEY_SOURCE})"}[self.upstream_mode]
+        limits = ", ".join(f"{name}={value}" for name, value in (
+            ("requests", self.RATE_LIMIT), ("tokens", self.TOKEN_RATE_LIMIT),
+            ("daily", self.DAILY_TOKEN_QUOTA), ("streams", self.MAX_STREAMS_PER_CLIENT)) if value) or "none"
         lines = [f"chatgate listening on {url}",
                  f"  mode: {self.APP_ENV}   auth: {self.AUTH_MODE}   model: {self.OPENAI_MODEL}",
-                 f"  upstream: {upstream}"]
+                 f"  upstream: {upstream}",
+                 f"  storage: {_without_password(self.DATABASE_URL)}",
+                 f"  limits: {limits} (store: {_without_password(self.REDIS_URL) if self.REDIS_URL else 'in-process'},"
+                 f" fail {self.LIMITS_FAIL})"]
         if self.offline:
             lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
                          "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
+        if self.AUTH_MODE == "open":
+            lines.append("  !! AUTH_MODE=open: anyone who can reach this port spends your upstream budget; "
+                         "set AUTH_MODE=keys and create keys with `flask --app wsgi keys create NAME`.")
         return lines
 
     def __repr__(self) -> str:
@@ -326,10 +383,13 @@ class DevelopmentConfig(Config):
 
 
 class ProductionConfig(Config):
-    """Serving real users: client keys on, a real upstream key required."""
+    """Serving real users: client keys on, limits on, a real upstream key required."""
 
     APP_ENV = "production"
     AUTH_MODE = "keys"
+    RATE_LIMIT = "60/minute"
+    TOKEN_RATE_LIMIT = "40000/minute"
+    DAILY_TOKEN_QUOTA = 1_000_000
     # Several instances may start at once: the schema is upgraded by one deliberate `db upgrade`.
     DB_AUTO_MIGRATE = False
 

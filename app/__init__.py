@@ -18,16 +18,19 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.compact = True
 
-    from . import chat, cli, conversations, db, dbcli, errors, health, http, logs, openapi, pages, pipeline
+    from . import (auth, chat, cli, conversations, db, dbcli, errors, health, http, limits, logs, openai_api,
+                   openapi, pages, pipeline)
 
-    key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else ""
-    logs.init_logging(config.LOG_LEVEL, (key,))
+    logs.init_logging(config.LOG_LEVEL, config.secret_values())
     errors.register_error_handlers(app)
     http.init_app(app)
-    pipeline.init_app(app, config)
     db.init_app(app, config)
+    auth.init_app(app, config)
+    limits.init_app(app, config)
+    pipeline.init_app(app, config)
     app.register_blueprint(health.bp)
     app.register_blueprint(chat.bp)
+    app.register_blueprint(openai_api.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)

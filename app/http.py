@@ -24,6 +24,18 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.before_request(assign_request_id)
     app.after_request(add_headers)
+    origins = list(app.config["CORS_ORIGINS"])
+    if origins:
+        from flask_cors import CORS
+
+        # Only the API answers cross-origin, only to the listed origins, and never with cookies:
+        # a browser app authenticates with its own bearer key (see README "Browsers").
+        CORS(app, resources={r"/(chat|v1/.*|conversations.*|usage)": {"origins": origins}},
+             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+             expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+                             "RateLimit-Reset"],
+             methods=["GET", "POST", "DELETE", "OPTIONS"], max_age=600, supports_credentials=False,
+             vary_header=True)
 
 
 def assign_request_id() -> None:

@@ -10,6 +10,7 @@ from typing import Iterator
 
 from flask import Blueprint, current_app, jsonify, request
 
+from .auth import current_caller
 from .chat import gateway
 from .errors import InvalidRequest, NotFound
 from .openai_schemas import PASS_THROUGH, ChatCompletionRequest
@@ -35,9 +36,9 @@ def chat_completions():
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        stream = gw.open_stream(payload)
+        stream = gw.open_stream(payload, current_caller(), "/v1/chat/completions")
         return sse_response(stream, _chunk_frames(stream, include_usage), opening=_opening(stream))
-    return jsonify(_completion_body(gw.complete(payload)))
+    return jsonify(_completion_body(gw.complete(payload, current_caller(), "/v1/chat/completions")))
 
 
 def _check_messages(messages: list[dict], limit: int) -> None:

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from .accounting import CLIENT_CLOSED, Meter
 from .errors import APIError, InvalidRequest, PromptRejected, ServiceUnavailable
 from .filter import ContentFilter, FilterResult
 from .tokens import estimate_messages, estimate_text, message_text
@@ -58,10 +59,11 @@ class StreamEnd:
 class Gateway:
     """Holds the upstream client and the filter; runs one chat request through both."""
 
-    def __init__(self, upstream: UpstreamClient, content_filter: ContentFilter, *, default_model: str,
-                 allowed_models: tuple[str, ...], prompt_redact: tuple[str, ...],
+    def __init__(self, upstream: UpstreamClient, content_filter: ContentFilter, meter: Meter, *,
+                 default_model: str, allowed_models: tuple[str, ...], prompt_redact: tuple[str, ...],
                  moderation: str = "off", moderation_fail: str = "closed"):
         self.upstream = upstream
+        self.meter = meter
         self.filter = content_filter
         self.default_model = default_model
         self.allowed_models = allowed_models
@@ -113,8 +115,20 @@ class Gateway:
                 return False
             raise ServiceUnavailable("content moderation is unavailable", code="moderation_unavailable") from None
 
-    def complete(self, payload: dict) -> Completion:
-        """One non-streamed call: upstream, then the response filter on every choice."""
+    def complete(self, payload: dict, caller, endpoint: str) -> Completion:
+        """One non-streamed call: admit, upstream, the response filter on every choice, record."""
+        ticket = self.meter.admit(caller, payload, endpoint, stream=False)
+        try:
+            done = self._complete(payload)
+        except APIError as err:
+            ticket.close(err.status, None)
+            raise
+        blocked = any(c.filter.action == "blocked" for c in done.choices)
+        redacted = any(c.filter.action == "redacted" for c in done.choices)
+        ticket.close(200, done.usage, "blocked" if blocked else "redacted" if redacted else "none")
+        return done
+
+    def _complete(self, payload: dict) -> Completion:
         body = self.upstream.chat(payload)
         choices, raw_texts = [], []
         for position, choice in enumerate(body["choices"]):
@@ -135,14 +149,20 @@ class Gateway:
                           usage=_usage(body.get("usage"), payload["messages"], "".join(raw_texts)),
                           choices=choices)
 
-    def open_stream(self, payload: dict) -> "ReplyStream":
+    def open_stream(self, payload: dict, caller, endpoint: str) -> "ReplyStream":
         """Start a streamed call; any failure before the first event raises an ordinary APIError."""
-        upstream = self.upstream.chat_stream(payload)
-        stream = ReplyStream(upstream, self.filter.stream(), payload)
+        ticket = self.meter.admit(caller, payload, endpoint, stream=True)
+        try:
+            upstream = self.upstream.chat_stream(payload)
+        except APIError as err:
+            ticket.close(err.status, None)
+            raise
+        stream = ReplyStream(upstream, self.filter.stream(), payload, ticket)
         try:
             stream.prime()
         except StreamFailed as failed:
             upstream.close()
+            ticket.close(failed.error.status, None)
             raise failed.error from None
         return stream
 
@@ -155,7 +175,8 @@ class ReplyStream:
     consumer stops early (client gone), when the reply is blocked, and at the end.
     """
 
-    def __init__(self, upstream: ChatStream, stream_filter, payload: dict):
+    def __init__(self, upstream: ChatStream, stream_filter, payload: dict, ticket=None):
+        self._ticket = ticket
         self._upstream = upstream
         self._chunks = iter(upstream)
         self._filter = stream_filter
@@ -184,6 +205,7 @@ class ReplyStream:
         received: list[str] = []
         usage = None
         finish = None
+        status, final_usage, action = CLIENT_CLOSED, None, "none"
         try:
             for chunk in self._all_chunks():
                 usage = chunk.get("usage") or usage
@@ -196,7 +218,9 @@ class ReplyStream:
                         received.append(text)
                         safe = self._filter.feed(text)
                         if self._filter.blocked:
-                            yield "end", self._blocked_end(received)
+                            end = self._blocked_end(received)
+                            status, final_usage, action = 200, end.usage, "blocked"
+                            yield "end", end
                             return
                         if safe:
                             yield "delta", safe
@@ -205,17 +229,26 @@ class ReplyStream:
                     finish = choice.get("finish_reason") or finish
             tail = self._filter.finish()
             if self._filter.blocked:
-                yield "end", self._blocked_end(received, finished=True)
+                end = self._blocked_end(received, finished=True)
+                status, final_usage, action = 200, end.usage, "blocked"
+                yield "end", end
                 return
             if tail:
                 yield "delta", tail
             result = self._filter.result()
-            yield "end", StreamEnd(finish, _usage(usage, self._payload["messages"], "".join(received)),
-                                   result, reply=result.text)
+            end = StreamEnd(finish, _usage(usage, self._payload["messages"], "".join(received)),
+                            result, reply=result.text)
+            status, final_usage, action = 200, end.usage, result.action
+            yield "end", end
         except StreamFailed as failed:
+            status = failed.error.status
             yield "error", failed.error
         finally:
             self._upstream.close()
+            if self._ticket is not None:
+                # A client that left still spent what was generated so far.
+                self._ticket.close(status, final_usage or _usage(usage, self._payload["messages"],
+                                                                 "".join(received)), action)
 
     def _blocked_end(self, received: list[str], finished: bool = False) -> StreamEnd:
         # Close first: every further token would be generated and billed for nothing.
@@ -265,7 +298,7 @@ def build_messages(prompt: str, system: str | None, history: list[dict] | None =
 
 
 def init_app(app, config) -> None:
-    """Build the process's pooled session, upstream client, filter and gateway."""
+    """Build the process's pooled session, upstream client, filter and gateway (after db and limits)."""
     from config import ConfigError
 
     from .filter import load_blocklist
@@ -289,6 +322,8 @@ def init_app(app, config) -> None:
     except ValueError as err:
         raise ConfigError(f"BLOCKLIST_FILE: {err}") from None
     content_filter = ContentFilter(blocklist, redact=config.REPLY_REDACT)
+    meter = Meter(app.extensions["limiter"], app.extensions["store"], max_tokens_cap=config.MAX_TOKENS_CAP,
+                  max_messages=config.MAX_MESSAGES, max_total_chars=config.MAX_TOTAL_CHARS)
     app.extensions["chatgate"] = Gateway(
-        client, content_filter, default_model=config.OPENAI_MODEL, allowed_models=config.ALLOWED_MODELS,
+        client, content_filter, meter, default_model=config.OPENAI_MODEL, allowed_models=config.ALLOWED_MODELS,
         prompt_redact=config.PROMPT_REDACT, moderation=config.MODERATION, moderation_fail=config.MODERATION_FAIL)

@@ -74,12 +74,32 @@ def test_upstream_mode(env, mode):
     assert cfg(**env).upstream_mode == mode
 
 
+PROD = {"APP_ENV": "production", "KEY_HASH_SECRET": "k" * 32,
+        "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+
+
 def test_production_without_a_key_refuses_to_serve():
     with pytest.raises(ConfigError, match="^OPENAI_API_KEY: production needs an upstream key"):
-        cfg(APP_ENV="production").check_serving()
-    cfg(APP_ENV="production", OPENAI_API_KEY=KEY).check_serving()
-    cfg(APP_ENV="production", OFFLINE_MODEL="true").check_serving()
+        cfg(**PROD).check_serving()
+    cfg(**PROD, OPENAI_API_KEY=KEY).check_serving()
+    cfg(**PROD, OFFLINE_MODEL="true").check_serving()
     cfg().check_serving()
+
+
+@pytest.mark.parametrize("missing", ["KEY_HASH_SECRET", "DATA_ENCRYPTION_KEY"])
+def test_production_needs_its_secrets(missing):
+    env = {**PROD, "OPENAI_API_KEY": KEY}
+    del env[missing]
+    with pytest.raises(ConfigError, match=f"^{missing}: production needs"):
+        cfg(**env).check_serving()
+    if missing == "KEY_HASH_SECRET":
+        cfg(**env, AUTH_MODE="open").check_serving()
+
+
+def test_production_turns_limits_on():
+    c = cfg(**PROD)
+    assert (c.RATE_LIMIT, c.TOKEN_RATE_LIMIT, c.DAILY_TOKEN_QUOTA) == ("60/minute", "40000/minute", 1_000_000)
+    assert cfg().RATE_LIMIT is None
 
 
 def test_key_from_env_wins_and_is_hidden():

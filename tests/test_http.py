@@ -46,8 +46,12 @@ def test_forwarded_proto_is_trusted_from_configured_hops(make_app):
 
 def test_health_and_readiness(client, make_app):
     assert client.get("/healthz").get_json() == {"status": "ok"}
-    assert client.get("/readyz").get_json() == {"status": "ready", "checks": {"upstream": "offline"}}
-    prod = make_app(APP_ENV="production").test_client().get("/readyz")
+    assert client.get("/readyz").get_json() == {"status": "ready",
+                                                "checks": {"upstream": "offline", "database": "ok"}}
+    from cryptography.fernet import Fernet
+
+    prod = make_app(APP_ENV="production", AUTH_MODE="open", DB_AUTO_MIGRATE="true",
+                    DATA_ENCRYPTION_KEY=Fernet.generate_key().decode()).test_client().get("/readyz")
     assert prod.status_code == 503 and prod.get_json()["checks"]["upstream"] == "missing"
     remote = make_app(OPENAI_API_KEY="sk-test-0123456789").test_client().get("/readyz")
     assert remote.get_json()["checks"]["upstream"] == "configured"

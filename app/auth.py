@@ -1,0 +1,199 @@
+"""Who is calling: client API keys (``AUTH_MODE=keys``) or one anonymous client (``open``).
+
+Keys are random, shown once, and stored only as HMAC-SHA256 digests under a
+server secret (``KEY_HASH_SECRET``), so a copy of the database does not let
+anyone call the gateway. A presented key is hashed and looked up by digest;
+the final comparison is constant-time. Verified keys are cached in-process for
+a few seconds, which is also how long a revocation takes to reach a worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import BigInteger, Integer, LargeBinary, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .errors import AuthenticationFailed, InvalidRequest
+from .models import Base, UTCDateTime
+
+KEY_PREFIX = "cg-"
+_KEY_SHAPE = re.compile(r"^cg-[A-Za-z0-9_-]{43}$")
+_BEARER = re.compile(r"^Bearer ([!-~]{1,200})$")
+CACHE_SECONDS = 5.0
+LAST_USED_EVERY = 60.0
+# Blueprints whose routes spend money or show a client's data.
+PROTECTED = ("chat", "openai", "conversations")
+
+
+class ClientKeyRow(Base):
+    """One client API key: its digest, never the key."""
+
+    __tablename__ = "client_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    rate_limit: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    token_rate_limit: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    daily_token_quota: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated client of this request."""
+
+    id: str                       # owner of conversations and usage rows
+    limit_key: str                # what limits are counted against
+    name: str = "anonymous"
+    rate_limit: str | None = None
+    token_rate_limit: str | None = None
+    daily_token_quota: int | None = None
+
+
+class KeyRing:
+    """Creates, lists, revokes and checks client keys."""
+
+    def __init__(self, database, secret: bytes):
+        self._db = database
+        self._secret = secret
+        self._cache: dict[bytes, tuple[float, Caller]] = {}
+        self._touched: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "<KeyRing>"
+
+    def digest(self, key: str) -> bytes:
+        """The keyed hash stored for ``key``."""
+        return hmac.new(self._secret, key.encode("utf-8"), hashlib.sha256).digest()
+
+    def create(self, name: str, *, rate_limit=None, token_rate_limit=None, daily_token_quota=None) -> str:
+        """Make a key for ``name`` and return it: the only time it is ever visible."""
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            raise InvalidRequest("a key name is 1 to 64 letters, digits, '.', '_' or '-'", param="name")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ClientKeyRow(name=name, prefix=key[:10], digest=self.digest(key), created_at=_now(),
+                           rate_limit=rate_limit, token_rate_limit=token_rate_limit,
+                           daily_token_quota=daily_token_quota)
+        with self._db.session(write=True) as session:
+            if session.scalar(select(ClientKeyRow.id).where(ClientKeyRow.name == name)) is not None:
+                raise InvalidRequest(f"a key named {name!r} exists already", param="name", code="duplicate")
+            session.add(row)
+        return key
+
+    def list(self) -> list[ClientKeyRow]:
+        """Every key, oldest first (digests included, keys never)."""
+        with self._db.session() as session:
+            return list(session.scalars(select(ClientKeyRow).order_by(ClientKeyRow.id)))
+
+    def revoke(self, name: str) -> bool:
+        """Revoke the key called ``name``; False when there is none."""
+        with self._db.session(write=True) as session:
+            done = session.execute(update(ClientKeyRow).where(ClientKeyRow.name == name,
+                                                              ClientKeyRow.revoked_at.is_(None))
+                                   .values(revoked_at=_now()))
+        with self._lock:
+            self._cache.clear()
+        return bool(done.rowcount)
+
+    def authenticate(self, header: str | None) -> Caller:
+        """The caller behind an Authorization header, or AuthenticationFailed (never echoing the key)."""
+        match = _BEARER.match(header or "")
+        if not match:
+            raise _refused("missing or malformed Authorization header; send 'Bearer <key>'",
+                           "missing_api_key" if not header else "invalid_api_key")
+        key = match.group(1)
+        if not _KEY_SHAPE.match(key):
+            raise _refused("invalid API key")
+        digest = self.digest(key)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached and cached[0] > now:
+            return cached[1]
+        with self._db.session() as session:
+            row = session.scalar(select(ClientKeyRow).where(ClientKeyRow.digest == digest))
+        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.digest, digest):
+            raise _refused("invalid API key")
+        caller = Caller(id=f"key:{row.id}", limit_key=f"key:{row.id}", name=row.name, rate_limit=row.rate_limit,
+                        token_rate_limit=row.token_rate_limit, daily_token_quota=row.daily_token_quota)
+        with self._lock:
+            self._cache[digest] = (now + CACHE_SECONDS, caller)
+        self._touch(row.id, now)
+        return caller
+
+    def _touch(self, key_id: int, now: float) -> None:
+        # last_used_at is for operators, to the minute: one write a minute per key, not one per request.
+        if now - self._touched.get(key_id, -LAST_USED_EVERY) < LAST_USED_EVERY:
+            return
+        self._touched[key_id] = now
+        with self._db.session(write=True) as session:
+            session.execute(update(ClientKeyRow).where(ClientKeyRow.id == key_id).values(last_used_at=_now()))
+
+
+def _refused(message: str, code: str = "invalid_api_key") -> AuthenticationFailed:
+    return AuthenticationFailed(message, code=code, headers={"WWW-Authenticate": 'Bearer realm="chatgate"'})
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def current_caller() -> Caller:
+    """This request's caller (set by the auth hook on protected routes)."""
+    caller = g.get("caller")
+    if caller is None:
+        caller = g.caller = _anonymous()
+    return caller
+
+
+def _anonymous() -> Caller:
+    # One anonymous client owns everything in open mode; limits still count per address.
+    return Caller(id="anonymous", limit_key=f"ip:{request.remote_addr or 'unknown'}")
+
+
+def require_caller() -> None:
+    """before_request hook: identify the caller of a protected route."""
+    if request.method == "OPTIONS":
+        return  # CORS preflight carries no credentials by design
+    if current_app.config["AUTH_MODE"] == "open":
+        g.caller = _anonymous()
+    else:
+        g.caller = current_app.extensions["keyring"].authenticate(request.headers.get("Authorization"))
+    g.client_id = g.caller.id
+
+
+def hash_secret(config, instance_path: str) -> bytes:
+    """KEY_HASH_SECRET, or a generated development secret; production must set it."""
+    from pathlib import Path
+
+    from config import ConfigError
+
+    from .crypto import development_key
+
+    if config.KEY_HASH_SECRET is not None:
+        return config.KEY_HASH_SECRET.reveal().encode("utf-8")
+    if config.APP_ENV == "testing":
+        return secrets.token_bytes(32)
+    if config.APP_ENV == "production" and config.AUTH_MODE == "keys":
+        raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys")
+    return development_key(Path(instance_path) / "key-hash.secret").encode("ascii")
+
+
+def init_app(app: Flask, config) -> None:
+    """Attach the key ring and guard every protected blueprint."""
+    app.extensions["keyring"] = KeyRing(app.extensions["database"], hash_secret(config, app.instance_path))
+    for name in PROTECTED:
+        app.before_request_funcs.setdefault(name, []).insert(0, require_caller)

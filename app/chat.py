@@ -7,7 +7,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from .auth import current_caller
 from .errors import APIError
-from .pipeline import Gateway, ReplyStream, build_messages
+from .pipeline import Gateway, build_messages
+from .relay import ReplyStream
 from .store import get_store
 from .schemas import SAMPLING_FIELDS, ChatRequest
 from .streaming import DONE, event, sse_response

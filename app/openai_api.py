@@ -14,7 +14,8 @@ from .auth import current_caller
 from .chat import gateway
 from .errors import InvalidRequest, NotFound
 from .openai_schemas import PASS_THROUGH, ChatCompletionRequest
-from .pipeline import Completion, ReplyStream
+from .pipeline import Completion
+from .relay import ReplyStream
 from .streaming import DONE, event, sse_response
 from .validation import check_text, read_json_object, validate
 

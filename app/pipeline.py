@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from dataclasses import dataclass, field
-from typing import Iterator
+from dataclasses import dataclass
 
-from .accounting import CLIENT_CLOSED, Meter
+from .accounting import Meter
 from .errors import APIError, InvalidRequest, PromptRejected, ServiceUnavailable
 from .filter import ContentFilter, FilterResult
-from .tokens import estimate_messages, estimate_text, message_text
-from .upstream import ChatStream, StreamFailed, UpstreamClient
+from .relay import BLOCKED_FINISH, ReplyStream, completion_id
+from .tokens import usage_or_estimate
+from .upstream import StreamFailed, UpstreamClient
 
 log = logging.getLogger(__name__)
-
-BLOCKED_FINISH = "content_filter"
-
 
 @dataclass
 class Choice:
@@ -43,17 +39,6 @@ class Completion:
     created: int
     usage: dict
     choices: list[Choice]
-
-
-@dataclass
-class StreamEnd:
-    """The last thing a reply stream reports when it finished (not failed)."""
-
-    finish_reason: str | None
-    usage: dict
-    filter: FilterResult
-    reply: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class Gateway:
@@ -144,9 +129,9 @@ class Gateway:
                                   finish_reason=BLOCKED_FINISH if blocked else choice.get("finish_reason"),
                                   filter=result, tool_calls=None if blocked else message.get("tool_calls")))
         created = body.get("created")
-        return Completion(id=str(body.get("id") or _new_id()), model=str(body.get("model") or payload["model"]),
+        return Completion(id=str(body.get("id") or completion_id()), model=str(body.get("model") or payload["model"]),
                           created=created if isinstance(created, int) else int(time.time()),
-                          usage=_usage(body.get("usage"), payload["messages"], "".join(raw_texts)),
+                          usage=usage_or_estimate(body.get("usage"), payload["messages"], "".join(raw_texts)),
                           choices=choices)
 
     def open_stream(self, payload: dict, caller, endpoint: str) -> "ReplyStream":
@@ -167,99 +152,6 @@ class Gateway:
         return stream
 
 
-class ReplyStream:
-    """Relays an upstream stream through the stream filter as neutral events.
-
-    ``events()`` yields ("delta", text), ("tool_calls", list), then exactly one of
-    ("end", StreamEnd) or ("error", APIError). The upstream is closed when the
-    consumer stops early (client gone), when the reply is blocked, and at the end.
-    """
-
-    def __init__(self, upstream: ChatStream, stream_filter, payload: dict, ticket=None):
-        self._ticket = ticket
-        self._upstream = upstream
-        self._chunks = iter(upstream)
-        self._filter = stream_filter
-        self._payload = payload
-        self._first: dict | None = None
-        self.id = _new_id()
-        self.model = payload["model"]
-
-    def prime(self) -> None:
-        """Read the first upstream event, so early failures are still plain HTTP errors."""
-        try:
-            self._first = next(self._chunks)
-        except StopIteration:
-            self._first = None
-        if self._first:
-            self.id = str(self._first.get("id") or self.id)
-            self.model = str(self._first.get("model") or self.model)
-
-    def _all_chunks(self) -> Iterator[dict]:
-        if self._first is not None:
-            yield self._first
-            yield from self._chunks
-
-    def events(self) -> Iterator[tuple[str, object]]:
-        """Filtered deltas, then the end or the error."""
-        received: list[str] = []
-        usage = None
-        finish = None
-        status, final_usage, action = CLIENT_CLOSED, None, "none"
-        try:
-            for chunk in self._all_chunks():
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or ():
-                    if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                        continue
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content")
-                    if isinstance(text, str) and text:
-                        received.append(text)
-                        safe = self._filter.feed(text)
-                        if self._filter.blocked:
-                            end = self._blocked_end(received)
-                            status, final_usage, action = 200, end.usage, "blocked"
-                            yield "end", end
-                            return
-                        if safe:
-                            yield "delta", safe
-                    if delta.get("tool_calls"):
-                        yield "tool_calls", delta["tool_calls"]
-                    finish = choice.get("finish_reason") or finish
-            tail = self._filter.finish()
-            if self._filter.blocked:
-                end = self._blocked_end(received, finished=True)
-                status, final_usage, action = 200, end.usage, "blocked"
-                yield "end", end
-                return
-            if tail:
-                yield "delta", tail
-            result = self._filter.result()
-            end = StreamEnd(finish, _usage(usage, self._payload["messages"], "".join(received)),
-                            result, reply=result.text)
-            status, final_usage, action = 200, end.usage, result.action
-            yield "end", end
-        except StreamFailed as failed:
-            status = failed.error.status
-            yield "error", failed.error
-        finally:
-            self._upstream.close()
-            if self._ticket is not None:
-                # A client that left still spent what was generated so far.
-                self._ticket.close(status, final_usage or _usage(usage, self._payload["messages"],
-                                                                 "".join(received)), action)
-
-    def _blocked_end(self, received: list[str], finished: bool = False) -> StreamEnd:
-        # Close first: every further token would be generated and billed for nothing.
-        self._upstream.close()
-        if not finished:
-            self._filter.finish()  # emits nothing once blocked; settles the findings
-        result = self._filter.result()
-        return StreamEnd(BLOCKED_FINISH, _usage(None, self._payload["messages"], "".join(received)),
-                         result, reply="")
-
-
 class NoUpstream:
     """Stands in for the client when no upstream is configured: every call is a 503."""
 
@@ -267,26 +159,6 @@ class NoUpstream:
         raise ServiceUnavailable("no upstream is configured", code="upstream_not_configured")
 
     chat = chat_stream = moderate = _refuse
-
-
-def _usage(usage, messages: list[dict], reply: str) -> dict:
-    """The upstream's usage when it sent a sane one, else a conservative estimate."""
-    if isinstance(usage, dict):
-        try:
-            prompt = int(usage.get("prompt_tokens") or 0)
-            completion = int(usage.get("completion_tokens") or 0)
-            if prompt >= 0 and completion >= 0:
-                return {"prompt_tokens": prompt, "completion_tokens": completion,
-                        "total_tokens": prompt + completion}
-        except (TypeError, ValueError):
-            pass
-    prompt = estimate_messages(messages)
-    completion = estimate_text(reply)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _new_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex[:24]
 
 
 def build_messages(prompt: str, system: str | None, history: list[dict] | None = None) -> list[dict]:

@@ -6,7 +6,7 @@ from typing import Callable, Iterator
 
 from flask import Response
 
-from .pipeline import ReplyStream
+from .relay import ReplyStream
 from .sse import encode_sse
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

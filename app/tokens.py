@@ -31,3 +31,19 @@ def message_text(message: dict) -> str:
         return "\n".join(part.get("text", "") for part in content
                          if isinstance(part, dict) and isinstance(part.get("text"), str))
     return ""
+
+
+def usage_or_estimate(usage, messages: list[dict], reply: str) -> dict:
+    """The upstream's usage when it sent a sane one, else a conservative estimate."""
+    if isinstance(usage, dict):
+        try:
+            prompt = int(usage.get("prompt_tokens") or 0)
+            completion = int(usage.get("completion_tokens") or 0)
+            if prompt >= 0 and completion >= 0:
+                return {"prompt_tokens": prompt, "completion_tokens": completion,
+                        "total_tokens": prompt + completion}
+        except (TypeError, ValueError):
+            pass
+    prompt = estimate_messages(messages)
+    completion = estimate_text(reply)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -80,7 +80,7 @@ class _Rule:
 
 
 class Blocklist:
-    """A compiled block list: literal terms plus raw `re:` patterns."""
+    """A compiled block list: literal terms plus raw `re:` patterns ((line number, regex) pairs)."""
 
     def __init__(self, terms=(), patterns=(), source: str = "<memory>"):
         self.source = source
@@ -107,10 +107,12 @@ class Blocklist:
                 if not body:
                     raise ValueError(f"{source}:{number}: empty re: pattern")
                 patterns.append((number, body))
-            elif not _canonical(line):
+                continue
+            # a term may carry a trailing comment; patterns may not, "#" is a valid regex character
+            term = line.split("#", 1)[0].strip()
+            if not _canonical(term):
                 raise ValueError(f"{source}:{number}: term {line!r} has no letters or digits")
-            else:
-                terms.append(line)
+            terms.append(term)
         return cls(terms, patterns, source)
 
     def __len__(self) -> int:
@@ -146,9 +148,7 @@ def _term_rule(terms) -> _Rule:
     # one branch per first letter, holding both the plain and the spelled-out continuations
     alts = []
     for sym in sorted(whole.children):
-        rests = [whole.children[sym].rest("")]
-        if sym in spelled.children:
-            rests.append(spelled.children[sym].rest(_LETTER_GAP))
+        rests = (whole.children[sym].rest(""), spelled.children[sym].rest(_LETTER_GAP))
         alts.append(f"{_symbol(sym)}(?:{'|'.join(rests)})")
     body = f"{_START}(?:{'|'.join(alts)}){_END}"
     reach = pattern_reach(body)
@@ -161,10 +161,8 @@ def _pattern_rule(pattern: str, line: int, source: str) -> _Rule:
         compiled = re.compile(pattern, _FLAGS)
     except re.error as exc:
         raise ValueError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
-    if compiled.groupindex:
-        raise ValueError(f"{where}: named groups are not allowed in {pattern!r}")
     try:
-        reach = pattern_reach(pattern, _FLAGS, allow_start_anchor=False)
+        reach = pattern_reach(pattern, _FLAGS)
     except UnboundedPattern as exc:
         raise ValueError(f"{where}: {exc} in {pattern!r} (streamed replies need a bounded match length)") from None
     if reach.shortest == 0:

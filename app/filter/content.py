@@ -11,10 +11,18 @@ from .stream import StreamFilter
 
 
 class ContentFilter:
-    """Block-list and PII filter for whole replies, prompts and streamed replies."""
+    """Block-list and PII filter for whole replies, prompts and streamed replies.
+
+    Holds no per-call state, so one instance can serve every request and thread;
+    each streamed reply gets its own StreamFilter.
+    """
 
     def __init__(self, blocklist: Blocklist | None = None, redact=PII_TYPES):
-        self.blocklist = blocklist if blocklist is not None else load_blocklist()
+        if blocklist is None:
+            blocklist = load_blocklist()
+        elif not isinstance(blocklist, Blocklist):
+            raise TypeError("blocklist must be a Blocklist from load_blocklist(), not " + type(blocklist).__name__)
+        self.blocklist = blocklist
         self.redact = check_types(redact)
         self.scanner = SCANNER
         # streams keep this much already-emitted text so look-behinds see what the whole text would

@@ -1,10 +1,14 @@
 """PII and secret detection: one left-to-right scan shared by the whole-text and streaming filters.
 
-Each detector is a bounded "head" pattern in one alternation (leftmost match
-wins, earlier alternatives win ties), optionally extended by a "tail" (a run
-of token characters, or up to a PEM END marker) and checked by a validator
+Each detector is a bounded "head" pattern. The scan takes the leftmost head of
+all detectors (the earlier detector on a tie, as one big alternation would),
+extends it by its "tail" if it has one (a run of token characters, or up to a
+PEM END marker), and lets the type's check in `validators` accept or reject it
 (Luhn, mod-97, `ipaddress`, ...). A rejected candidate is left as it is and
 scanning resumes one character later, so what lies inside it can still match.
+Detectors are searched separately because a pattern that starts with a
+selective character lets the regex engine skip ahead, which one alternation
+with look-behinds at the front does not.
 
 Deliberate choices:
 - a bare dotted quad with valid octets ("1.2.3.4") is an IPv4 address even if
@@ -16,13 +20,14 @@ Deliberate choices:
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from .reach import pattern_reach
+from .validators import VALIDATORS
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_TAIL_END = r"(?![\w]|[.,-][0-9])"
+# a number continued by ".5" or "-7" is something else; "," is allowed so CSV cells still match
+_TAIL_END = r"(?![\w]|[.-][0-9])"
 
 # Each head starts with a literal or a character class so that the regex engine
 # can skip ahead quickly; the left-boundary look-behind therefore comes after
@@ -37,7 +42,7 @@ _HEADS = (
     ("iban", r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])"),
     # heads that start with a digit share one search; their order is their priority
     ("digits", r"[0-9](?:"
-               r"(?<![\w+.,-][0-9])(?P<card>[0-9]{12,18}|[0-9]{3}(?: [0-9]{4}){2,3} [0-9]{1,4}"
+               r"(?<![\w+.-][0-9])(?P<card>[0-9]{12,18}|[0-9]{3}(?: [0-9]{4}){2,3} [0-9]{1,4}"
                r"|[0-9]{3}(?:-[0-9]{4}){2,3}-[0-9]{1,4}|[0-9]{3}[ -][0-9]{6}[ -][0-9]{5})" + _TAIL_END +
                r"|(?<![\w-][0-9])(?P<ssn>[0-9]{2}-[0-9]{2}-[0-9]{4})" + _TAIL_END +
                r"|(?<![\w.+-][0-9])(?P<phone>(?<=1)-[0-9]{3}-[0-9]{3}-[0-9]{4}|[0-9]{2}-[0-9]{3}-[0-9]{4}"
@@ -45,7 +50,8 @@ _HEADS = (
                # the first octet continues after its first digit, in the same order as _OCTET
                r"|(?<![\w.][0-9])(?P<ipv4>(?:(?<=2)5[0-5]|(?<=2)[0-4][0-9]|(?<=1)[0-9]{2}|(?<=[1-9])[0-9]|)\."
                rf"(?:{_OCTET}\.){{2}}{_OCTET})(?!\w|\.\w))"),
-    ("phone_intl", r"\+(?<![\w+]\+)[0-9]{1,3}(?:[ .-]?\(?[0-9]{1,6}\)?){1,5}" + _TAIL_END),
+    # possessive digit runs: a long run of digits must not be split every possible way
+    ("phone_intl", r"\+(?<![\w+]\+)[0-9]{1,3}(?:[ .-]?(?:\([0-9]{1,6}+\)|[0-9]{1,6}+)){1,5}" + _TAIL_END),
     ("phone_paren", r"\((?<![\w)]\()[0-9]{3}\) ?[0-9]{3}[ .-][0-9]{4}" + _TAIL_END),
     ("ipv6", r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}(?![\w:]|\.[0-9])"),
 )
@@ -65,128 +71,7 @@ _TAILS = {
     "email": re.compile(r"[A-Za-z0-9.-]*"),
 }
 _PEM_END = re.compile(r"-----END (?:[A-Z0-9]{1,12} ){0,3}PRIVATE KEY-----")
-
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
-_BEARER_TOKEN = re.compile(r"[Bb]earer[ \t]+")
-_NON_DIGIT = re.compile(r"[^0-9]")
 _EMAIL_LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
-_HEX = re.compile(r"[0-9A-Fa-f]")
-
-# Registered IBAN lengths (ISO 13616 registry); an unknown country is not an IBAN.
-_IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
-    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
-    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}
-
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn checksum of a string of decimal digits."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def iban_ok(compact: str) -> bool:
-    """ISO 7064 mod-97 check of an IBAN without spaces."""
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
-
-
-def _check_card(cand: str, start: int):
-    digits = _NON_DIGIT.sub("", cand)
-    if 13 <= len(digits) <= 19 and luhn_ok(digits):
-        return start, start + len(cand)
-    return None
-
-
-def _check_iban(cand: str, start: int):
-    want = _IBAN_LENGTHS.get(cand[:2])
-    if want is None:
-        return None
-    seen = 0
-    for i, ch in enumerate(cand):
-        if ch != " ":
-            seen += 1
-            if seen == want:
-                end = i + 1
-                # a trimmed IBAN must end where a group ends, not mid-group
-                if end < len(cand) and cand[end] != " ":
-                    return None
-                return (start, start + end) if iban_ok(cand[:end].replace(" ", "")) else None
-    return None
-
-
-def _check_ssn(cand: str, start: int):
-    area, group, serial = cand.split("-")
-    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
-        return None
-    return start, start + len(cand)
-
-
-def _check_phone(cand: str, start: int):
-    n = len(_NON_DIGIT.sub("", cand))
-    return (start, start + len(cand)) if 7 <= n <= 15 else None
-
-
-def _check_email(cand: str, start: int):
-    local, _, domain = cand.partition("@")
-    domain = domain.rstrip(".-")
-    if not _DOMAIN.fullmatch(domain):
-        return None
-    return start, start + len(local) + 1 + len(domain)
-
-
-def _check_jwt(cand: str, start: int):
-    m = _JWT.match(cand)
-    return (start, start + m.end()) if m else None
-
-
-def _check_sk(cand: str, start: int):
-    return (start, start + len(cand)) if any(ch.isdigit() for ch in cand[3:]) else None
-
-
-def _check_bearer(cand: str, start: int):
-    skip = _BEARER_TOKEN.match(cand).end()
-    token = cand[skip:].rstrip(".")
-    has_digit = any(ch.isdigit() for ch in token)
-    has_alpha = any(ch.isalpha() for ch in token)
-    if len(token) >= 8 and (len(token) >= 20 or (has_digit and has_alpha)):
-        return start + skip, start + skip + len(token)
-    return None
-
-
-def _check_ipv6(cand: str, start: int):
-    if len(_HEX.findall(cand)) < 4 or not any(ch.isdigit() for ch in cand):
-        return None
-    try:
-        ipaddress.IPv6Address(cand)
-    except ValueError:
-        return None
-    return start, start + len(cand)
-
-
-def _accept(cand: str, start: int):
-    return start, start + len(cand)
-
-
-_VALIDATORS = {
-    "pem": _accept, "aws": _accept, "ipv4": _accept, "ssn": _check_ssn,
-    "bearer": _check_bearer, "sk": _check_sk, "jwt": _check_jwt, "email": _check_email,
-    "iban": _check_iban, "card": _check_card, "ipv6": _check_ipv6,
-    "phone_intl": _check_phone, "phone_paren": _check_phone, "phone": _check_phone,
-}
 
 
 class _EmailSearch:
@@ -251,6 +136,15 @@ class PiiScanner:
         """All (start, end, type) spans in a complete text."""
         return self.scan(text, 0, True, len(text))[0]
 
+    def still_open(self, kind: str, s: str, head_end: int, old_len: int) -> bool:
+        """Whether a tail that was open when `s` had `old_len` characters is still open.
+
+        Lets a stream skip rescanning while a long token or key block arrives.
+        """
+        if kind == "pem":
+            return _PEM_END.search(s, max(head_end, old_len - self._pem_end_reach)) is None
+        return _TAILS[kind].match(s, old_len).end() == len(s)
+
     def _next(self, s: str, pos: int, cache: list):
         # leftmost head over all detectors, earlier detector first on a tie:
         # exactly what one alternation of all heads would find
@@ -263,11 +157,12 @@ class PiiScanner:
                 best = (i, m)
         return best
 
-    def scan(self, s: str, pos: int, final: bool, limit: int) -> tuple[list, int]:
-        """Spans decided in s[pos:limit] and where scanning must resume.
+    def scan(self, s: str, pos: int, final: bool, limit: int) -> tuple[list, int, tuple | None]:
+        """Spans decided in s[pos:limit], where scanning must resume, and any open tail.
 
         Unless `final`, `s` may still grow: a match attempt only counts once all
-        the characters it could examine (`reach`) are present.
+        the characters it could examine (`reach`) are present. The open tail is
+        (kind, start, head_end) of a candidate whose end has not arrived yet.
         """
         n = len(s)
         spans = []
@@ -276,17 +171,17 @@ class PiiScanner:
             best = self._next(s, pos, cache)
             if best is None or (not final and best[1].start() + self.reach > n):
                 safe = n if final else max(pos, n - self.reach + 1)
-                return spans, min(safe, limit)
+                return spans, min(safe, limit), None
             m = best[1]
             kind = m.lastgroup or self._detectors[best[0]][0]
             start = m.start()
             end = self._tail_end(kind, s, m.end(), final)
             if end is None:
-                return spans, min(start, limit)
-            hit = _VALIDATORS[kind](s[start:end], start)
+                return spans, min(start, limit), (kind, start, m.end())
+            hit = VALIDATORS[kind](s[start:end], start)
             nxt = hit[1] if hit else start + 1
             if nxt > limit:
-                return spans, min(start, limit)
+                return spans, min(start, limit), None
             if hit:
                 spans.append((hit[0], hit[1], KIND_TYPE[kind]))
             pos = nxt

@@ -32,21 +32,19 @@ class Reach:
 
 _ONE_CHAR = {_c.LITERAL, _c.NOT_LITERAL, _c.ANY, _c.IN}
 _REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT)}
-_START_ANCHORS = {_c.AT_BEGINNING, _c.AT_BEGINNING_STRING}
 
 
-def pattern_reach(pattern: str, flags: int = 0, allow_start_anchor: bool = True) -> Reach:
+def pattern_reach(pattern: str, flags: int = 0) -> Reach:
     """Bound the text a match attempt of `pattern` can examine; raises UnboundedPattern."""
     tree = _p.parse(pattern, flags)
-    walker = _Walker(tree.state.groupwidths, allow_start_anchor)
+    walker = _Walker(tree.state.groupwidths)
     _advance, ahead = walker.seq(tree)
     return Reach(ahead=ahead, behind=walker.behind, shortest=tree.getwidth()[0])
 
 
 class _Walker:
-    def __init__(self, groupwidths, allow_start_anchor: bool):
+    def __init__(self, groupwidths):
         self.groupwidths = groupwidths
-        self.allow_start_anchor = allow_start_anchor
         self.behind = 0
 
     def seq(self, items) -> tuple[int, int]:
@@ -62,8 +60,6 @@ class _Walker:
         if op in _ONE_CHAR:
             return 1, 1
         if op is _c.AT:
-            if av in _START_ANCHORS and not self.allow_start_anchor:
-                raise UnboundedPattern("start-of-text anchors (^, \\A) are not supported")
             # boundaries peek one character back; `$` may peek at a final newline
             self.behind = max(self.behind, 1)
             return 0, 2
@@ -90,10 +86,9 @@ class _Walker:
                 return 0, 0
             return 0, rch
         if op is _c.GROUPREF:
-            width = self.groupwidths[av] if av < len(self.groupwidths) else None
-            if width is None or width[1] >= _c.MAXREPEAT:
-                raise UnboundedPattern("backreference to a group of unbounded width")
-            return width[1], width[1]
+            # the group itself was walked first, so its width is already known to be bounded
+            width = self.groupwidths[av][1]
+            return width, width
         if op is _c.GROUPREF_EXISTS:
             _group, yes, no = av
             a = self.seq(yes)

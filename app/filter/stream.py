@@ -35,6 +35,7 @@ class StreamFilter:
         self._hits = 0
         self._blocked = False
         self._finished = False
+        self._open = None  # (kind, head_end, buffer length) of a candidate waiting for its end
 
     @property
     def blocked(self) -> bool:
@@ -87,13 +88,25 @@ class StreamFilter:
             self._buf = ""
             self._ppos = self._bpos = 0
             return ""
-        spans, upto = self._scanner.scan(buf, self._ppos, final, self._bpos)
+        if not final and self._open is not None:
+            kind, head_end, old_len = self._open
+            if self._scanner.still_open(kind, buf, head_end, old_len):
+                # nothing before the open candidate is pending, so the scan would emit nothing
+                self._open = (kind, head_end, len(buf))
+                return ""
+        spans, upto, open_tail = self._scanner.scan(buf, self._ppos, final, self._bpos)
+        self._open = None
+        if open_tail is not None and open_tail[1] == upto:
+            self._open = (open_tail[0], open_tail[2], len(buf))
         out, counts = render(buf, spans, self._redact, self._ppos, upto)
         self._counts.update(counts)
         drop = max(0, upto - self._context)
         self._buf = buf[drop:]
         self._ppos = upto - drop
         self._bpos -= drop
+        if self._open is not None:
+            kind, head_end, length = self._open
+            self._open = (kind, head_end - drop, length - drop)
         if out:
             self._emitted.append(out)
         return out

@@ -1,0 +1,132 @@
+"""Checks that turn a pattern candidate into a PII finding (or reject it).
+
+Each check gets the candidate text and its start offset and returns the
+(start, end) span to redact, or None when the candidate is not PII. Checks only
+look at the candidate itself, so a streamed reply reaches the same verdict as
+the whole text.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_BEARER_TOKEN = re.compile(r"[Bb]earer[ \t]+")
+_NON_DIGIT = re.compile(r"[^0-9]")
+_HEX = re.compile(r"[0-9A-Fa-f]")
+
+# Registered IBAN lengths (ISO 13616 registry); an unknown country is not an IBAN.
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}
+
+
+def luhn_ok(digits: str) -> bool:
+    """Luhn checksum of a string of decimal digits."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(compact: str) -> bool:
+    """ISO 7064 mod-97 check of an IBAN without spaces."""
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def _check_card(cand: str, start: int):
+    digits = _NON_DIGIT.sub("", cand)
+    if 13 <= len(digits) <= 19 and luhn_ok(digits):
+        return start, start + len(cand)
+    return None
+
+
+def _check_iban(cand: str, start: int):
+    want = _IBAN_LENGTHS.get(cand[:2])
+    if want is None:
+        return None
+    seen = 0
+    for i, ch in enumerate(cand):
+        if ch != " ":
+            seen += 1
+            if seen == want:
+                end = i + 1
+                # a trimmed IBAN must end where a group ends, not mid-group
+                if end < len(cand) and cand[end] != " ":
+                    return None
+                return (start, start + end) if iban_ok(cand[:end].replace(" ", "")) else None
+    return None
+
+
+def _check_ssn(cand: str, start: int):
+    area, group, serial = cand.split("-")
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return None
+    return start, start + len(cand)
+
+
+def _check_phone(cand: str, start: int):
+    n = len(_NON_DIGIT.sub("", cand))
+    return (start, start + len(cand)) if 7 <= n <= 15 else None
+
+
+def _check_email(cand: str, start: int):
+    local, _, domain = cand.partition("@")
+    domain = domain.rstrip(".-")
+    if not _DOMAIN.fullmatch(domain):
+        return None
+    return start, start + len(local) + 1 + len(domain)
+
+
+def _check_jwt(cand: str, start: int):
+    m = _JWT.match(cand)
+    return (start, start + m.end()) if m else None
+
+
+def _check_sk(cand: str, start: int):
+    return (start, start + len(cand)) if any(ch.isdigit() for ch in cand[3:]) else None
+
+
+def _check_bearer(cand: str, start: int):
+    skip = _BEARER_TOKEN.match(cand).end()
+    token = cand[skip:].rstrip(".")
+    has_digit = any(ch.isdigit() for ch in token)
+    has_alpha = any(ch.isalpha() for ch in token)
+    if len(token) >= 8 and (len(token) >= 20 or (has_digit and has_alpha)):
+        return start + skip, start + skip + len(token)
+    return None
+
+
+def _check_ipv6(cand: str, start: int):
+    if len(_HEX.findall(cand)) < 4 or not any(ch.isdigit() for ch in cand):
+        return None
+    try:
+        ipaddress.IPv6Address(cand)
+    except ValueError:
+        return None
+    return start, start + len(cand)
+
+
+def _accept(cand: str, start: int):
+    return start, start + len(cand)
+
+
+VALIDATORS = {
+    "pem": _accept, "aws": _accept, "ipv4": _accept, "ssn": _check_ssn,
+    "bearer": _check_bearer, "sk": _check_sk, "jwt": _check_jwt, "email": _check_email,
+    "iban": _check_iban, "card": _check_card, "ipv6": _check_ipv6,
+    "phone_intl": _check_phone, "phone_paren": _check_phone, "phone": _check_phone,
+}

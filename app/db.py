@@ -64,12 +64,13 @@ class Database:
                 raise ServiceUnavailable("the database is unavailable", code="database_unavailable") from None
 
     def require_schema(self) -> None:
-        """Refuse to use a schema older than this release (checked until it is current)."""
+        """Refuse to use a schema older than this release (checked until it is not)."""
         if self._schema_ok:
             return
         with self.engine.connect() as conn:
             current = migrate.current(conn)
-        if current != migrate.head():
+        # A newer schema is fine: during a rolling deploy the old release keeps serving on it.
+        if migrate.is_behind(current):
             log.error("database schema is at %s, this release needs %s: run `flask --app wsgi db upgrade`",
                       current or "nothing", migrate.head())
             raise ServiceUnavailable("the database schema is out of date; run `flask --app wsgi db upgrade`",
@@ -79,9 +80,10 @@ class Database:
     def check(self) -> str:
         """'ok', 'unavailable' or 'schema_outdated', for /readyz."""
         try:
-            with self._serial, self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
-            self.require_schema()
+            with self._serial:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                self.require_schema()
         except ServiceUnavailable as err:
             return "schema_outdated" if err.code == "schema_outdated" else "unavailable"
         except (OperationalError, InterfaceError, PoolTimeout) as err:
@@ -113,7 +115,7 @@ def database_url(raw: str, root: str) -> URL:
     """Parse DATABASE_URL; a relative SQLite path is relative to ``root``, not the working directory."""
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise ConfigError("DATABASE_URL: expected a SQLAlchemy URL such as sqlite:///instance/chatgate.db") from None
     if url.drivername in ("postgres", "postgresql"):
         # psycopg (3) is the driver we ship; a bare postgresql:// would look for psycopg2.
@@ -190,10 +192,3 @@ def init_app(app, config: Config) -> None:
     app.extensions["database"] = database
     app.extensions["store"] = ConversationStore(database, load_cipher(config, app.instance_path),
                                                 ttl_seconds=config.CONVERSATION_TTL)
-
-
-def get_database() -> Database:
-    """The current app's database."""
-    from flask import current_app
-
-    return current_app.extensions["database"]

@@ -48,8 +48,10 @@ def current() -> None:
     """Print the schema revision of the database and of this release."""
     at = current_app.extensions["database"].revision()
     click.echo(f"database: {at or 'base'}  release: {migrate.head()}")
-    if at != migrate.head():
+    if migrate.is_behind(at):
         raise click.ClickException("the schema is out of date: run `flask --app wsgi db upgrade`")
+    if at != migrate.head():
+        click.echo("the database is newer than this release (a later release migrated it)")
 
 
 @db_cli.command("revision")

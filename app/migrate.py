@@ -36,6 +36,17 @@ def head() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+@functools.cache
+def known() -> frozenset[str]:
+    """Every revision this release knows."""
+    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
+def is_behind(revision: str | None) -> bool:
+    """True when a database at ``revision`` needs ``upgrade`` for this release (never when it is newer)."""
+    return revision is None or (revision != head() and revision in known())
+
+
 def current(connection: Connection) -> str | None:
     """The revision the database is at (None when it was never migrated)."""
     return MigrationContext.configure(connection).get_current_revision()

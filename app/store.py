@@ -14,7 +14,6 @@ interleave a turn; the (conversation_id, seq) key backs that up.
 from __future__ import annotations
 
 import base64
-import builtins
 import itertools
 import re
 import secrets
@@ -23,8 +22,9 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
 from flask import current_app, g
-from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import and_, or_, select, update
 
+from . import maintenance
 from .crypto import Cipher, NoCipher
 from .db import Database
 from .errors import InvalidRequest, NotFound
@@ -34,7 +34,6 @@ from .tokens import estimate_messages
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TITLE_CHARS = 60
-_BATCH = 200
 
 
 def current_client_id() -> str:
@@ -186,54 +185,15 @@ class ConversationStore:
                 ConversationRow.id == conversation_id, ConversationRow.client_id == client_id).with_for_update())
             if owned is None:
                 raise not_found()
-            self._erase(session, [owned])
+            maintenance.erase(session, [owned])
 
     def purge_expired(self) -> int:
         """Erase every conversation idle for longer than the TTL; returns how many."""
-        purged = 0
-        while True:
-            with self.db.session(write=True) as session:
-                ids = session.scalars(select(ConversationRow.id).where(ConversationRow.updated_at < self._cutoff())
-                                      .limit(_BATCH).with_for_update()).all()
-                if not ids:
-                    return purged
-                self._erase(session, builtins.list(ids))
-                purged += len(ids)
+        return maintenance.purge_idle(self.db, self._cutoff())
 
     def reencrypt(self) -> int:
         """Re-encrypt every stored text under the newest key; returns the number of rows rewritten."""
-        done = 0
-        after = ""
-        table = ConversationRow.__table__
-        while True:
-            with self.db.session(write=True) as session:
-                rows = session.execute(select(ConversationRow.id, ConversationRow.system)
-                                       .where(ConversationRow.id > after, ConversationRow.system.is_not(None))
-                                       .order_by(ConversationRow.id).limit(_BATCH)).all()
-                if not rows:
-                    break
-                # Only if unchanged meanwhile: a new system prompt is already under the newest key.
-                stmt = (table.update().where(table.c.id == bindparam("k"), table.c.system == bindparam("old"))
-                        .values(system=bindparam("new")))
-                session.connection().execute(stmt, [{"k": r.id, "old": r.system, "new": self.cipher.rotate(r.system)}
-                                                    for r in rows])
-            done += len(rows)
-            after = rows[-1].id
-        position = ("", 0)
-        table = MessageRow.__table__
-        while True:
-            with self.db.session(write=True) as session:
-                rows = session.execute(select(MessageRow.conversation_id, MessageRow.seq, MessageRow.content)
-                                       .where(tuple_(MessageRow.conversation_id, MessageRow.seq) > tuple_(*position))
-                                       .order_by(MessageRow.conversation_id, MessageRow.seq).limit(_BATCH)).all()
-                if not rows:
-                    return done
-                stmt = (table.update().where(table.c.conversation_id == bindparam("c"), table.c.seq == bindparam("s"))
-                        .values(content=bindparam("new")))
-                session.connection().execute(stmt, [{"c": r.conversation_id, "s": r.seq,
-                                                     "new": self.cipher.rotate(r.content)} for r in rows])
-            done += len(rows)
-            position = (rows[-1].conversation_id, rows[-1].seq)
+        return maintenance.reencrypt(self.db, self.cipher)
 
     def list(self, client_id: str, limit: int = 20, cursor: str | None = None) -> Page:
         """The caller's live conversations, most recently active first, ``limit`` per page."""
@@ -291,13 +251,6 @@ class ConversationStore:
             if len(rows) < 64:
                 return
             below = rows[-1].seq
-
-    @staticmethod
-    def _erase(session, ids: builtins.list[str]) -> None:
-        session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(ids))
-                        .execution_options(synchronize_session=False))
-        session.execute(delete(ConversationRow).where(ConversationRow.id.in_(ids))
-                        .execution_options(synchronize_session=False))
 
 
 def _title(text: str) -> str:

@@ -73,3 +73,16 @@ def raw_rows(app, sql: str) -> list[tuple]:
     """Rows of a raw SQL query on the app's database, bypassing the store."""
     with app.extensions["database"].engine.connect() as conn:
         return [tuple(row) for row in conn.exec_driver_sql(sql).all()]
+
+
+def identify_clients(app):
+    """Let tests act as any client: ``X-Test-Client`` sets g.client_id after client auth has run."""
+    from flask import g, request
+
+    def _client():
+        if "X-Test-Client" in request.headers:
+            g.client_id = request.headers["X-Test-Client"]
+
+    for blueprint in ("conversations", None):
+        app.before_request_funcs.setdefault(blueprint, []).append(_client)
+    return app

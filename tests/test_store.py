@@ -1,6 +1,7 @@
 """The conversation store and usage ledger, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
+import os
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -9,6 +10,7 @@ import pytest
 from dbfixtures import raw_rows
 
 from app import db as dbmod
+from app import migrate
 from app.errors import InvalidRequest, NotFound, ServiceUnavailable
 from app.store import ID_PATTERN, encode_cursor
 from app.tokens import estimate_messages
@@ -283,7 +285,7 @@ def test_migrations_from_empty_through_the_cli(db_app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "current"]).exit_code != 0
     out = runner.invoke(args=["db", "upgrade"])
-    assert out.exit_code == 0 and "database schema at 0001" in out.output
+    assert out.exit_code == 0 and f"database schema at {migrate.head()}" in out.output
     assert runner.invoke(args=["db", "current"]).exit_code == 0
     assert client.get("/readyz").get_json()["checks"]["database"] == "ok"
     assert store.open("alice", None, None).turns == 0
@@ -358,3 +360,84 @@ def test_bad_storage_settings_are_one_line_naming_the_variable(name, raw):
     with pytest.raises(ConfigError) as err:
         load_config({"APP_ENV": "testing", name: raw})
     assert str(err.value).startswith(f"{name}: ") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://u@h:port/d", "DATABASE_URL: expected a SQLAlchemy URL"),
+    ("postgresql+psycopg2://u@h/d", "DATABASE_URL: cannot use the postgresql+psycopg2 driver"),
+])
+def test_an_unusable_database_url_is_one_config_line(make_app, url, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        make_app(DATABASE_URL=url)
+
+
+def test_the_same_system_prompt_is_not_rewritten(app, store):
+    conv = store.open("alice", None, "same")
+    token = raw_rows(app, "SELECT system FROM conversations")[0][0]
+    assert store.open("alice", conv.id, "same").system == "same"
+    assert raw_rows(app, "SELECT system FROM conversations")[0][0] == token
+    assert store.open("alice", conv.id, "").system is None
+
+
+def test_utc_columns_refuse_naive_datetimes_and_pass_none():
+    from app.models import UTCDateTime
+
+    column = UTCDateTime()
+    with pytest.raises(ValueError):
+        column.process_bind_param(datetime(2025, 1, 1), None)
+    assert column.process_bind_param(None, None) is None and column.process_result_value(None, None) is None
+
+
+def test_the_models_match_the_migrations(db_app, tmp_path, monkeypatch):
+    import shutil
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from app.models import Base
+
+    app = db_app()
+    with app.extensions["database"].engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    # `db revision --autogenerate` writes an empty migration when nothing changed (into a scratch copy).
+    scratch = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS, scratch, ignore=shutil.ignore_patterns("__pycache__"))
+    shipped = set(os.listdir(scratch / "versions"))
+    monkeypatch.setattr(migrate, "MIGRATIONS", str(scratch))
+    out = app.test_cli_runner().invoke(args=["db", "revision", "-m", "nothing new", "--autogenerate"])
+    assert out.exit_code == 0, out.output
+    [script] = [p for p in (scratch / "versions").glob("*.py") if p.name not in shipped]
+    text = script.read_text()
+    assert f"down_revision = '{migrate.head()}'" in text and "op." not in text
+
+
+def test_the_operator_command_migrates_from_any_directory(tmp_path):
+    import subprocess
+    import sys
+
+    from support import ROOT, server_env
+
+    db_file = tmp_path / "fresh.db"
+    env = server_env(APP_ENV="production", OFFLINE_MODEL="true", DATABASE_URL=f"sqlite:///{db_file}",
+                     KEY_HASH_SECRET="h" * 40)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "flask", "--app", f"{ROOT}/wsgi.py", "db", *args], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=120)
+    upgraded = run("upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    head = migrate.head()
+    assert f"database schema at {head}" in upgraded.stdout
+    current = run("current")
+    assert current.returncode == 0 and f"database: {head}  release: {head}" in current.stdout
+    assert not (tmp_path / "instance").exists()
+
+
+def test_a_newer_schema_still_serves_during_a_rolling_deploy(db_app):
+    db_app()  # migrates to this release's head
+    app = db_app(DB_AUTO_MIGRATE="false")
+    with app.extensions["database"].engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'fffffffffff1'")
+    assert app.test_client().get("/readyz").get_json()["checks"]["database"] == "ok"
+    assert app.extensions["store"].open("alice", None, None).turns == 0
+    out = app.test_cli_runner().invoke(args=["db", "current"])
+    assert out.exit_code == 0 and "newer than this release" in out.output

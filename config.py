@@ -9,172 +9,21 @@ accepts. The upstream key is loaded from ``OPENAI_API_KEY``, else
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
+from app import settings
+from app.secretfile import read_secrets_file, write_secrets_file
+from app.settings import ConfigError, Secret, parse_rate
+
+__all__ = ["Config", "ConfigError", "DevelopmentConfig", "ProductionConfig", "Secret", "TestingConfig",
+           "load_api_key", "load_config", "parse_rate", "read_secrets_file", "write_secrets_file"]
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENVIRONMENTS = ("development", "production", "testing")
-_RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message is one line."""
-
-
-class Secret:
-    """A string that never shows itself in a repr, str or log line."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        """The real value, for the one place that must send it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-# --- strict parsers: each takes the raw string and returns the value or raises ValueError
-
-
-def _bool(raw: str) -> bool:
-    low = raw.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        if not re.fullmatch(r"\s*-?\d+\s*", raw):
-            raise ValueError("expected a whole number")
-        val = int(raw)
-        if (lo is not None and val < lo) or (hi is not None and val > hi):
-            raise ValueError(f"expected a whole number from {lo} to {hi if hi is not None else 'any'}")
-        return val
-    return parse
-
-
-def _float(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            val = float(raw)
-        except ValueError:
-            raise ValueError("expected a number") from None
-        if not lo <= val <= hi:
-            raise ValueError(f"expected a number from {lo:g} to {hi:g}")
-        return val
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        val = raw.strip().lower()
-        if val not in options:
-            raise ValueError("expected one of " + ", ".join(options))
-        return val
-    return parse
-
-
-def _url(raw: str) -> str:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError("expected an http(s) URL such as https://api.openai.com/v1")
-    return raw.strip().rstrip("/")
-
-
-def _csv(raw: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _rate(raw: str) -> str:
-    if not _RATE.match(raw):
-        raise ValueError("expected a rate such as 60/minute")
-    return raw.strip()
-
-
-def _secret(raw: str) -> "Secret":
-    if len(raw.strip()) < 32:
-        raise ValueError("expected at least 32 characters of random text (e.g. from `openssl rand -base64 32`)")
-    return Secret(raw.strip())
-
-
-def _path(raw: str) -> str:
-    return raw.strip()
-
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.I)
-
-
-def _duration(raw: str) -> int:
-    """Seconds, from a number of seconds or a duration such as 90s, 15m, 12h, 30d."""
-    m = _DURATION.match(raw)
-    seconds = int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()] if m else 0
-    if not 1 <= seconds <= 100 * 365 * 86400:
-        raise ValueError("expected a duration such as 3600, 12h or 30d (at least one second)")
-    return seconds
-
-
-def _database_url(raw: str) -> str:
-    if not re.fullmatch(r"\s*(sqlite|postgres|postgresql)(\+\w+)?://\S*\s*", raw):
-        raise ValueError("expected a SQLAlchemy URL such as sqlite:///instance/chatgate.db "
-                         "or postgresql+psycopg://user@host:5432/chatgate")
-    return raw.strip()
-
-
-def _fernet_keys(raw: str) -> Secret:
-    # The first key encrypts, all of them decrypt; a malformed one is refused now, not at the first read.
-    keys = _csv(raw)
-    for key in keys:
-        try:
-            Fernet(key.encode("ascii"))
-        except (ValueError, UnicodeEncodeError):
-            raise ValueError("expected a comma list of Fernet keys (44 url-safe base64 characters each); "
-                             "make one with `flask --app wsgi db generate-key`") from None
-    return Secret(",".join(keys))
-
-
-def _without_password(url: str) -> str:
-    """A URL fit for a log line: any password replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
-def _redis_url(raw: str) -> str:
-    if urlsplit(raw.strip()).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError("expected a redis:// URL such as redis://127.0.0.1:6379/0")
-    return raw.strip()
-
-
-def parse_rate(text: str) -> tuple[int, int]:
-    """Turn '60/minute' into (60, 60): a count and a window in seconds."""
-    m = _RATE.match(text)
-    if not m:
-        raise ValueError(text)
-    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[m.group(3).lower()]
-    return int(m.group(1)), seconds * int(m.group(2) or 1)
 
 
 class Config:
@@ -228,46 +77,46 @@ class Config:
 
     # variable -> parser; the order is the order of .env.example
     PARSERS: dict[str, Callable[[str], object]] = {
-        "OPENAI_BASE_URL": _url,
+        "OPENAI_BASE_URL": settings.http_url,
         "OPENAI_MODEL": str.strip,
-        "ALLOWED_MODELS": _csv,
-        "OFFLINE_MODEL": _bool,
-        "OFFLINE_STREAM_DELAY": _float(0, 5),
-        "UPSTREAM_TIMEOUT": _float(0.1, 3600),
-        "UPSTREAM_CONNECT_TIMEOUT": _float(0.1, 300),
-        "UPSTREAM_MAX_RETRIES": _int(0, 10),
-        "UPSTREAM_CA_BUNDLE": _path,
-        "UPSTREAM_POOL_SIZE": _int(1, 10000),
-        "MAX_PROMPT_CHARS": _int(1, 10_000_000),
-        "MAX_CONTENT_LENGTH": _int(1024, 1 << 30),
-        "DATABASE_URL": _database_url,
-        "DB_POOL_SIZE": _int(1, 1000),
-        "DB_MAX_OVERFLOW": _int(0, 1000),
-        "DB_AUTO_MIGRATE": _bool,
-        "HISTORY_TOKEN_BUDGET": _int(0, 10_000_000),
-        "CONVERSATION_TTL": _duration,
-        "DATA_ENCRYPTION_KEY": _fernet_keys,
-        "REDIS_URL": _redis_url,
-        "TLS_CERT_FILE": _path,
-        "TLS_KEY_FILE": _path,
-        "TRUSTED_PROXY_HOPS": _int(0, 10),
-        "AUTH_MODE": _choice("keys", "open"),
-        "KEY_HASH_SECRET": _secret,
-        "RATE_LIMIT": _rate,
-        "TOKEN_RATE_LIMIT": _rate,
-        "DAILY_TOKEN_QUOTA": _int(1, 10**12),
-        "MAX_STREAMS_PER_CLIENT": _int(0, 100000),
-        "LIMITS_FAIL": _choice("open", "closed"),
-        "MAX_TOKENS_CAP": _int(1, 10_000_000),
-        "MAX_MESSAGES": _int(1, 100000),
-        "MAX_TOTAL_CHARS": _int(1, 100_000_000),
-        "CORS_ORIGINS": _csv,
-        "BLOCKLIST_FILE": _path,
-        "PROMPT_REDACT": _csv,
-        "REPLY_REDACT": _csv,
-        "MODERATION": _choice("off", "openai"),
-        "MODERATION_FAIL": _choice("open", "closed"),
-        "LOG_LEVEL": _choice("debug", "info", "warning", "error"),
+        "ALLOWED_MODELS": settings.comma_list,
+        "OFFLINE_MODEL": settings.boolean,
+        "OFFLINE_STREAM_DELAY": settings.number(0, 5),
+        "UPSTREAM_TIMEOUT": settings.number(0.1, 3600),
+        "UPSTREAM_CONNECT_TIMEOUT": settings.number(0.1, 300),
+        "UPSTREAM_MAX_RETRIES": settings.integer(0, 10),
+        "UPSTREAM_CA_BUNDLE": settings.path,
+        "UPSTREAM_POOL_SIZE": settings.integer(1, 10000),
+        "MAX_PROMPT_CHARS": settings.integer(1, 10_000_000),
+        "MAX_CONTENT_LENGTH": settings.integer(1024, 1 << 30),
+        "DATABASE_URL": settings.database_url,
+        "DB_POOL_SIZE": settings.integer(1, 1000),
+        "DB_MAX_OVERFLOW": settings.integer(0, 1000),
+        "DB_AUTO_MIGRATE": settings.boolean,
+        "HISTORY_TOKEN_BUDGET": settings.integer(0, 10_000_000),
+        "CONVERSATION_TTL": settings.duration,
+        "DATA_ENCRYPTION_KEY": settings.fernet_keys,
+        "REDIS_URL": settings.redis_url,
+        "TLS_CERT_FILE": settings.path,
+        "TLS_KEY_FILE": settings.path,
+        "TRUSTED_PROXY_HOPS": settings.integer(0, 10),
+        "AUTH_MODE": settings.choice("keys", "open"),
+        "KEY_HASH_SECRET": settings.secret,
+        "RATE_LIMIT": settings.rate,
+        "TOKEN_RATE_LIMIT": settings.rate,
+        "DAILY_TOKEN_QUOTA": settings.integer(1, 10**12),
+        "MAX_STREAMS_PER_CLIENT": settings.integer(0, 100000),
+        "LIMITS_FAIL": settings.choice("open", "closed"),
+        "MAX_TOKENS_CAP": settings.integer(1, 10_000_000),
+        "MAX_MESSAGES": settings.integer(1, 100000),
+        "MAX_TOTAL_CHARS": settings.integer(1, 100_000_000),
+        "CORS_ORIGINS": settings.comma_list,
+        "BLOCKLIST_FILE": settings.path,
+        "PROMPT_REDACT": settings.comma_list,
+        "REPLY_REDACT": settings.comma_list,
+        "MODERATION": settings.choice("off", "openai"),
+        "MODERATION_FAIL": settings.choice("open", "closed"),
+        "LOG_LEVEL": settings.choice("debug", "info", "warning", "error"),
     }
 
     def __init__(self, environ: Mapping[str, str]):
@@ -358,12 +207,12 @@ class Config:
         limits = ", ".join(f"{name}={value}" for name, value in (
             ("requests", self.RATE_LIMIT), ("tokens", self.TOKEN_RATE_LIMIT),
             ("daily", self.DAILY_TOKEN_QUOTA), ("streams", self.MAX_STREAMS_PER_CLIENT)) if value) or "none"
+        store = settings.without_password(self.REDIS_URL) if self.REDIS_URL else "in-process"
         lines = [f"chatgate listening on {url}",
                  f"  mode: {self.APP_ENV}   auth: {self.AUTH_MODE}   model: {self.OPENAI_MODEL}",
                  f"  upstream: {upstream}",
-                 f"  storage: {_without_password(self.DATABASE_URL)}",
-                 f"  limits: {limits} (store: {_without_password(self.REDIS_URL) if self.REDIS_URL else 'in-process'},"
-                 f" fail {self.LIMITS_FAIL})"]
+                 f"  storage: {settings.without_password(self.DATABASE_URL)}",
+                 f"  limits: {limits} (store: {store}, fail {self.LIMITS_FAIL})"]
         if self.offline:
             lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
                          "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
@@ -451,43 +300,3 @@ def _checked_key(raw: str, name: str) -> Secret:
     if not re.fullmatch(r"[\x21-\x7e]{8,512}", raw):
         raise ConfigError(f"{name}: the key must be 8 to 512 printable ASCII characters without spaces")
     return Secret(raw)
-
-
-def _fernet(key: str) -> Fernet:
-    try:
-        return Fernet(key.strip().encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise ConfigError("SECRETS_KEY: expected a Fernet key (44 url-safe base64 characters); "
-                          "make one with `flask --app wsgi secrets generate-key`") from None
-
-
-def read_secrets_file(path: str, key: str) -> dict:
-    """Decrypt the JSON object stored in an encrypted secrets file."""
-    if not key.strip():
-        raise ConfigError("SECRETS_KEY: required to open SECRETS_FILE")
-    fernet = _fernet(key)
-    try:
-        token = Path(path).read_bytes()
-    except OSError:
-        raise ConfigError("SECRETS_FILE: no readable file at the given path") from None
-    try:
-        data = json.loads(fernet.decrypt(token.strip()))
-    except InvalidToken:
-        raise ConfigError("SECRETS_KEY: it does not open SECRETS_FILE (wrong key or damaged file)") from None
-    except ValueError:
-        raise ConfigError("SECRETS_FILE: the decrypted content is not a JSON object") from None
-    if not isinstance(data, dict):
-        raise ConfigError("SECRETS_FILE: the decrypted content is not a JSON object")
-    return data
-
-
-def write_secrets_file(path: str, key: str, secrets: Mapping[str, str]) -> None:
-    """Encrypt ``secrets`` as JSON into ``path``, readable by the owner only."""
-    token = _fernet(key).encrypt(json.dumps(dict(secrets)).encode("utf-8"))
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(token + b"\n")
-    os.replace(tmp, target)

@@ -1,15 +1,19 @@
 """chatgate: a Flask JSON gateway for OpenAI-compatible chat completions."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from flask import Flask
 
-from config import Config, load_config
+if TYPE_CHECKING:
+    from config import Config
 
 
-def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
+def create_app(config: "Config | Mapping[str, str] | None" = None) -> Flask:
     """Build the app: each part wires itself; nothing here calls the network."""
+    # Imported here, not at the top: config builds on app.settings, so the package must load first.
+    from config import load_config
+
     if config is None or isinstance(config, Mapping):
         config = load_config(config)
     app = Flask(__name__, instance_path=None)

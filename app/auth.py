@@ -179,16 +179,16 @@ def hash_secret(config, instance_path: str) -> bytes:
     """KEY_HASH_SECRET, or a generated development secret; production must set it."""
     from pathlib import Path
 
-    from config import ConfigError
+    from .settings import ConfigError
 
     from .crypto import development_key
 
     if config.KEY_HASH_SECRET is not None:
         return config.KEY_HASH_SECRET.reveal().encode("utf-8")
-    if config.APP_ENV == "testing":
-        return secrets.token_bytes(32)
     if config.APP_ENV == "production" and config.AUTH_MODE == "keys":
         raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys")
+    if config.APP_ENV != "development":
+        return secrets.token_bytes(32)  # no key can be checked against it: tests, or production in open mode
     return development_key(Path(instance_path) / "key-hash.secret").encode("ascii")
 
 

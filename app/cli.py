@@ -8,7 +8,8 @@ from cryptography.fernet import Fernet
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from config import ConfigError, read_secrets_file, write_secrets_file
+from .secretfile import read_secrets_file, write_secrets_file
+from .settings import ConfigError
 
 from .tls import make_self_signed
 
@@ -61,7 +62,7 @@ def make_cert(cert: str, key_path: str, hosts: tuple[str, ...], days: int) -> No
 
 
 def _rate_option(raw: str | None) -> str | None:
-    from config import parse_rate
+    from .settings import parse_rate
 
     if raw is None:
         return None

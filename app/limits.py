@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from config import parse_rate
+from .settings import parse_rate
 
 from .errors import RateLimited, ServiceUnavailable
 

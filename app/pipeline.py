@@ -171,7 +171,7 @@ def build_messages(prompt: str, system: str | None, history: list[dict] | None =
 
 def init_app(app, config) -> None:
     """Build the process's pooled session, upstream client, filter and gateway (after db and limits)."""
-    from config import ConfigError
+    from .settings import ConfigError
 
     from .filter import load_blocklist
     from .offline import OFFLINE_BASE_URL, OfflineAdapter

@@ -50,7 +50,7 @@ def test_health_and_readiness(client, make_app):
                                                 "checks": {"upstream": "offline", "database": "ok"}}
     from cryptography.fernet import Fernet
 
-    prod = make_app(APP_ENV="production", AUTH_MODE="open", DB_AUTO_MIGRATE="true",
+    prod = make_app(APP_ENV="production", AUTH_MODE="open", DB_AUTO_MIGRATE="true", DATABASE_URL="sqlite://",
                     DATA_ENCRYPTION_KEY=Fernet.generate_key().decode()).test_client().get("/readyz")
     assert prod.status_code == 503 and prod.get_json()["checks"]["upstream"] == "missing"
     remote = make_app(OPENAI_API_KEY="sk-test-0123456789").test_client().get("/readyz")

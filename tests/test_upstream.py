@@ -219,6 +219,7 @@ def test_no_upstream_configured_is_503(make_app):
     from cryptography.fernet import Fernet
 
     client = make_app(APP_ENV="production", AUTH_MODE="open", DATA_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+                      DATABASE_URL="sqlite://",
                       DB_AUTO_MIGRATE="true").test_client()
     resp = ask(client)
     assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "upstream_not_configured"

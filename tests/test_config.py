@@ -178,3 +178,13 @@ def test_nothing_reads_the_environment_at_import(tmp_path):
 def test_config_classes_only_change_defaults():
     assert issubclass(type(cfg()), Config)
     assert cfg().TESTING is True
+
+
+def test_every_setting_is_documented_in_env_example():
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, ".env.example"), encoding="utf-8").read()
+    names = list(Config.PARSERS) + ["APP_ENV", "OPENAI_API_KEY", "OPENAI_API_KEY_FILE", "SECRETS_FILE", "SECRETS_KEY"]
+    assert [n for n in names if not re.search(rf"^#? ?{n}=", text, re.M)] == []

@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+BROWSER := tests/browser
 
 .PHONY: run dev test bench clean
 
@@ -31,8 +32,13 @@ dev: $(VENV)/.runtime
 	@mkdir -p instance
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python wsgi.py
 
+# The browser test and newman come from npm (playwright-core drives Debian's chromium).
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package.json $(BROWSER)/package-lock.json
+	npm ci --prefix $(BROWSER) --no-audit --no-fund
+	@touch $@
+
 ## test: the whole suite, with coverage of app/ and config.py
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(BROWSER)/node_modules/.installed
 	$(BIN)/python -m pytest
 
 clean:

@@ -7,7 +7,7 @@ rather than drifting from the description.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field
 
@@ -104,6 +104,74 @@ class UsageReport(BaseModel):
     data: list[UsageRow]
 
 
+class Model(BaseModel):
+    """One model a client may use, in OpenAI's format."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """Body of GET /v1/models."""
+
+    object: Literal["list"]
+    data: list[Model]
+
+
+class AssistantReply(BaseModel):
+    """The message of one completion choice."""
+
+    role: Literal["assistant"]
+    content: Optional[str]
+    refusal: Optional[str]
+    tool_calls: Optional[list[dict[str, Any]]] = None
+
+
+class CompletionChoice(BaseModel):
+    """One choice of a chat.completion; ``filter`` is chatgate's addition, which SDKs ignore."""
+
+    index: int
+    message: AssistantReply
+    logprobs: None
+    finish_reason: Optional[str]
+    filter: FilterReport
+
+
+class ChatCompletion(BaseModel):
+    """Body of a 200 from POST /v1/chat/completions."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage
+
+
+class ChunkChoice(BaseModel):
+    """One choice of a streamed chunk."""
+
+    index: int
+    delta: dict[str, Any] = Field(description="role, content or tool_calls, as OpenAI streams them.")
+    logprobs: None
+    finish_reason: Optional[str]
+
+
+class ChatCompletionChunk(BaseModel):
+    """One streamed chunk; the last carries ``filter``, and ``usage`` comes when include_usage is set."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Optional[Usage] = None
+    filter: Optional[FilterReport] = None
+
+
 DOC_MODELS = {m.__name__: m for m in (Health, Readiness, ChatStreamDelta, ChatStreamEnd, ConversationSummary,
                                        ConversationList, StoredMessage, Conversation, ConversationDeleted,
-                                       UsageRow, UsageReport)}
+                                       UsageRow, UsageReport, Model, ModelList, AssistantReply, CompletionChoice,
+                                       ChatCompletion, ChunkChoice, ChatCompletionChunk)}

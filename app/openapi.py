@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import errors, schemas
+from . import errors, openai_schemas, schemas
 from .doc_models import DOC_MODELS
 from .openapi_ops import OPERATIONS, Op
 
@@ -23,8 +23,21 @@ bp = Blueprint("openapi", __name__)
 API_VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
 # Every character str.isspace() accepts: a prompt made only of these is refused as empty.
-PY_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-             "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+PY_SPACES = "".join(("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680", "".join(map(chr, range(0x2000, 0x200B))),
+                     "\u2028\u2029\u202f\u205f\u3000"))
+DESCRIPTION = " ".join((
+    "A JSON gateway to OpenAI-compatible chat models: it validates prompts, keeps the upstream key on the server,",
+    "filters replies for personal data and blocked content, and answers in JSON or as server-sent events.",
+    "Every error has one shape (ErrorBody) and every response carries X-Request-ID.",
+))
+BEARER = " ".join((
+    "A client key made with `flask --app wsgi keys create NAME`, sent as `Authorization: Bearer <key>`.",
+    "Required when the server runs with AUTH_MODE=keys (the production default); ignored otherwise.",
+))
+STREAM = " ".join((
+    "One server-sent event. Data events carry the reply in pieces, then one end event, then `[DONE]`.",
+    "A failure after the stream has begun is one ErrorBody event, then the stream closes.",
+))
 
 
 @bp.get("/openapi.json")
@@ -38,9 +51,12 @@ def openapi_json():
 
 def model_named(name: str) -> type[BaseModel] | None:
     """The schema class called ``name``, or None while it does not exist yet."""
-    # app.schemas wins: a documentation model steps aside once a validated one exists.
-    found = getattr(schemas, name, None) or DOC_MODELS.get(name)
-    return found if isinstance(found, type) and issubclass(found, BaseModel) else None
+    # Validated models win: a documentation model steps aside once a validated one exists.
+    for module in (schemas, openai_schemas):
+        found = getattr(module, name, None)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return DOC_MODELS.get(name)
 
 
 def routed_operations(app: Flask) -> set[tuple[str, str]]:
@@ -71,12 +87,7 @@ def build_document(app: Flask) -> dict:
         paths.setdefault(op.path, {})[op.method] = _operation(op, keys, {o.operation_id for o in ops})
     return {
         "openapi": "3.1.0",
-        "info": {"title": "chatgate", "version": API_VERSION,
-                 "description": ("A JSON gateway to OpenAI-compatible chat models: it validates prompts, "
-                                 "keeps the upstream key on the server, filters replies for personal data "
-                                 "and blocked content, and answers in JSON or as server-sent events. "
-                                 "Every error has one shape (ErrorBody) and every response carries X-Request-ID."),
-                 "license": {"name": "MIT", "identifier": "MIT"}},
+        "info": {"title": "chatgate", "version": API_VERSION, "description": DESCRIPTION},
         "tags": [{"name": name, "description": text} for name, text in _TAGS
                  if any(op.tag == name for op in ops)],
         "paths": paths,
@@ -91,10 +102,7 @@ def build_document(app: Flask) -> dict:
             },
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": ("A client key made with `flask --app wsgi keys create NAME`, sent as "
-                                "`Authorization: Bearer <key>`. Required when the server runs with "
-                                "AUTH_MODE=keys (the production default); ignored otherwise."
-                                + ("" if keys else " This server runs with AUTH_MODE=open."))}},
+                "description": BEARER + ("" if keys else " This server runs with AUTH_MODE=open.")}},
         },
     }
 
@@ -145,26 +153,56 @@ def _schemas(ops: list[Op], settings) -> dict:
                 wanted[name] = (model, mode)
     _, top = models_json_schema(list(wanted.values()), ref_template=REF)
     defs = top.get("$defs", {})
-    if "ChatRequest" in defs:
-        _describe_text_limits(defs["ChatRequest"], settings)
+    _describe_checks(defs, settings)
     return dict(sorted(defs.items()))
 
 
-def _describe_text_limits(schema: dict, settings) -> None:
-    """Add the checks validation.check_text and the model allow-list make beyond the model itself."""
-    props = schema["properties"]
+# (schema, property) -> must the text have a non-space character? validation.check_text runs on each.
+TEXT_FIELDS = {("ChatRequest", "prompt"): True, ("ChatRequest", "system"): False,
+               ("UserMessage", "content"): True, ("SystemMessage", "content"): False,
+               ("AssistantMessage", "content"): False, ("ToolMessage", "content"): False,
+               ("TextPart", "text"): False}
+MODEL_FIELDS = (("ChatRequest", "model"), ("ChatCompletionRequest", "model"))
+REPLY_CAP_FIELDS = (("ChatRequest", "max_tokens"), ("ChatCompletionRequest", "max_tokens"),
+                    ("ChatCompletionRequest", "max_completion_tokens"))
+
+
+def _describe_checks(defs: dict, settings) -> None:
+    """Add what the gateway checks beyond the models: text limits, the model allow-list, reply caps."""
     limit = settings.MAX_PROMPT_CHARS
-    no_nul = r"^[^\u0000]*$"
     spaces = "".join(f"\\u{ord(c):04x}" for c in PY_SPACES)
-    props["prompt"].update(maxLength=limit, pattern=rf"^[^\u0000]*[^\u0000{spaces}][^\u0000]*$")
-    props["prompt"]["description"] += f" Not blank, no NUL characters, at most {limit} characters."
-    for branch in props["system"]["anyOf"]:
-        if branch.get("type") == "string":
-            branch.update(maxLength=limit, pattern=no_nul)
-    for branch in props["model"]["anyOf"]:
-        if branch.get("type") == "string":
+    for (model, prop), required in TEXT_FIELDS.items():
+        for branch in _branches(defs, model, prop, "string"):
+            branch["maxLength"] = limit
+            branch["pattern"] = (rf"^[^\u0000]*[^\u0000{spaces}][^\u0000]*$" if required
+                                 else r"^[^\u0000]*$")
+        if required and model in defs:
+            field = defs[model]["properties"][prop]
+            note = f"Not blank, no NUL characters, at most {limit} characters."
+            field["description"] = f"{field.get('description', '')} {note}".strip()
+    for model, prop in MODEL_FIELDS:
+        for branch in _branches(defs, model, prop, "string"):
             branch["enum"] = list(settings.ALLOWED_MODELS)
-    props["model"]["description"] += f" Default: {settings.OPENAI_MODEL}."
+    for model, prop in REPLY_CAP_FIELDS:
+        for branch in _branches(defs, model, prop, "integer"):
+            branch["maximum"] = settings.MAX_TOKENS_CAP
+    messages = defs.get("ChatCompletionRequest", {}).get("properties", {}).get("messages")
+    if messages is not None:
+        messages["maxItems"] = settings.MAX_MESSAGES
+        messages["description"] = f"At most {settings.MAX_TOTAL_CHARS} characters of text in all."
+    if "ChatCompletionRequest" in defs:
+        # n > 1 cannot be streamed.
+        defs["ChatCompletionRequest"]["if"] = {"properties": {"stream": {"const": True}}, "required": ["stream"]}
+        defs["ChatCompletionRequest"]["then"] = {"properties": {"n": {"anyOf": [{"type": "null"},
+                                                                                 {"maximum": 1}]}}}
+
+
+def _branches(defs: dict, model: str, prop: str, kind: str) -> list[dict]:
+    """The parts of one property's schema (itself, or its anyOf branches) of JSON type ``kind``."""
+    schema = defs.get(model, {}).get("properties", {}).get(prop)
+    if schema is None:
+        return []
+    return [b for b in schema.get("anyOf", [schema]) if b.get("type") == kind]
 
 
 def _operation(op: Op, keys: bool, present: set[str]) -> dict:
@@ -222,9 +260,7 @@ def _event_stream(names: str) -> dict:
                        "contentSchema": {"oneOf": events}}]}
     return {"schema": {
         "type": "object", "required": ["data"], "properties": {"data": data, "event": {"type": "string"}},
-        "description": ("One server-sent event. Data events carry the reply in pieces, then one end event, "
-                        "then `[DONE]`. A failure after the stream has begun is one ErrorBody event, then "
-                        "the stream closes.")}}
+        "description": STREAM}}
 
 
 def _ref_or_object(name: str | None) -> dict:
@@ -235,6 +271,9 @@ def _ref_or_object(name: str | None) -> dict:
 
 
 def _path_param(name: str) -> dict:
+    if name == "model":
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "A model id from GET /v1/models."}
     # Ids in paths follow the same rule as conversation_id in request bodies.
     field = schemas.ChatRequest.model_fields["conversation_id"]
     pattern = next((m.pattern for m in field.metadata if getattr(m, "pattern", None)), None)

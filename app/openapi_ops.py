@@ -1,9 +1,10 @@
 """The operations the OpenAPI document may list, each naming its schema classes.
 
-An entry only shows up in /openapi.json while a Flask route serves it, so the
-endpoints still to come are described here already and appear when they land.
-Model names refer to classes in ``app.schemas`` (or the documentation-only ones
-in ``app.openapi``); a name that does not exist yet is described as a plain object.
+An entry only shows up in /openapi.json while a Flask route serves it, so an
+endpoint can be described here before it lands. Model names refer to classes in
+``app.schemas`` or ``app.openai_schemas`` (validated) or ``app.doc_models``
+(response bodies built with jsonify); a name that does not exist yet is
+described as a plain object.
 """
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ class Op:
                         yield name, "serialization"
 
 
+CHAT_DESCRIPTION = " ".join((
+    "Only `prompt` is required. Types are strict (`true` is not a number), ranges are checked and unknown",
+    "fields are refused, naming the field in `error.param`. `filter.action` tells whether personal data was",
+    "redacted (typed placeholders such as `[EMAIL]`) or the reply was blocked (`finish_reason` is",
+    "`content_filter`). With `conversation_id` the prompt continues that conversation.",
+))
+
 CHAT_EXAMPLES = {
     "simple": ("Only prompt is required", {"prompt": "Tell me about the solar system."}),
     "stream": ("Stream the reply as server-sent events", {"prompt": "Tell me about Saturn.", "stream": True}),
@@ -74,10 +82,7 @@ OPERATIONS: tuple[Op, ...] = (
     Op("post", "/chat", "chat", "Send a prompt, get the filtered reply", "chat",
        {200: ("The filtered reply: JSON, or server-sent events when `stream` is true.",
               ((JSON, "ChatResponse"), (SSE, "ChatStreamDelta|ChatStreamEnd")))},
-       description=("Only `prompt` is required. Types are strict (`true` is not a number), ranges are "
-                    "checked and unknown fields are refused, naming the field in `error.param`. "
-                    "`filter.action` tells whether personal data was redacted (typed placeholders such as "
-                    "`[EMAIL]`) or the reply was blocked (`finish_reason` is `content_filter`)."),
+       description=CHAT_DESCRIPTION,
        body="ChatRequest", body_examples=CHAT_EXAMPLES, errors=BODY_ERRORS + (404,) + UPSTREAM_ERRORS,
        links={"GetConversation": ("getConversation", "$response.body#/conversation_id"),
               "DeleteConversation": ("deleteConversation", "$response.body#/conversation_id")}),
@@ -85,10 +90,11 @@ OPERATIONS: tuple[Op, ...] = (
        {200: ("An OpenAI chat.completion, or chat.completion.chunk events when `stream` is true.",
               ((JSON, "ChatCompletion"), (SSE, "ChatCompletionChunk")))},
        description="The same pipeline as POST /chat behind OpenAI's request and response shapes.",
-       body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES,
-       errors=BODY_ERRORS + (404,) + UPSTREAM_ERRORS),
+       body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES, errors=BODY_ERRORS + UPSTREAM_ERRORS),
     Op("get", "/v1/models", "listModels", "Models a client may use", "openai",
        {200: ("An OpenAI model list.", ((JSON, "ModelList"),))}),
+    Op("get", "/v1/models/{model}", "getModel", "One model, if a client may use it", "openai",
+       {200: ("The model.", ((JSON, "Model"),))}, errors=(404,), path_params=("model",)),
     Op("get", "/conversations", "listConversations", "Your conversations, most recently active first",
        "conversations", {200: ("One page of the caller's conversations.", ((JSON, "ConversationList"),))},
        errors=(400,), query=(

@@ -15,10 +15,12 @@ def completion(content="Hello there.", finish="stop", usage=(5, 3), **extra):
 # --- live servers -------------------------------------------------------------------------
 
 import os  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import requests  # noqa: E402
@@ -46,6 +48,7 @@ class LiveServer:
 
     def __init__(self, *, dev: bool = False, workers: int = 1, scheme: str = "http", verify=True, **env):
         self.port = free_port()
+        self._tmp: str | None = None
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.verify = verify
         if dev:
@@ -53,6 +56,10 @@ class LiveServer:
         else:
             cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
             env.setdefault("WEB_CONCURRENCY", workers)
+        if "DATABASE_URL" not in env:
+            # A database of its own, so servers never share state unless a test asks them to.
+            self._tmp = tempfile.mkdtemp(prefix="chatgate-live-")
+            env["DATABASE_URL"] = f"sqlite:///{self._tmp}/chatgate.db"
         self.env = server_env(HOST="127.0.0.1", PORT=self.port, **env)
         self.cmd = cmd
         self.proc: subprocess.Popen | None = None
@@ -91,6 +98,8 @@ class LiveServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 def run_cli(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:

@@ -116,6 +116,7 @@
       meta.append(span);
     }
     item.append(meta);
+    if (isNearBottom()) item.scrollIntoView({ block: 'end' });
     item.dataset.state = 'done';
     item.dataset.filter = report.action;
   }
@@ -240,7 +241,7 @@
 
   function resetConversation() {
     conversationId = null;
-    ui.conversationState.textContent = 'New conversation';
+    ui.conversationState.textContent = '';
   }
 
   function setBusy(busy) {
@@ -287,7 +288,8 @@
     } finally {
       controller = null;
       setBusy(false);
-      ui.prompt.focus();
+      // After a 401 the key field keeps the focus it was given; otherwise typing goes on.
+      if (document.activeElement !== ui.key) ui.prompt.focus();
     }
   }
 

@@ -13,7 +13,7 @@
     for (const [name, value] of Object.entries(attrs || {})) {
       if (value !== undefined && value !== null && value !== false) el.setAttribute(name, value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : String(child));
     }

@@ -10,6 +10,7 @@ from support import ROOT, LiveServer
 
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts", "schemathesis")
 HOOKS = os.path.join(ROOT, "tests", "e2e", "schemathesis_hooks.py")
+CONFIG = os.path.join(ROOT, "tests", "e2e", "schemathesis.toml")
 # Bounded: a few dozen cases per operation keeps the run well under a minute on two cores.
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25")
 # A fixed seed makes CI reproducible; set SCHEMATHESIS_SEED to explore other inputs locally.
@@ -23,11 +24,11 @@ def schemathesis_cli() -> str:
     return path
 
 
-def test_schemathesis_finds_no_server_errors_and_no_schema_violations():
+def test_schemathesis_finds_no_server_errors_and_no_schema_violations(tmp_path):
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     os.makedirs(ARTIFACTS)
-    with LiveServer(workers=2) as server:
-        cmd = [schemathesis_cli(), "run", f"{server.url}/openapi.json",
+    with LiveServer(workers=2, DATABASE_URL=f"sqlite:///{tmp_path}/chatgate.db") as server:
+        cmd = [schemathesis_cli(), "--config-file", CONFIG, "run", f"{server.url}/openapi.json",
                # every check: no 5xx, statuses/headers/bodies as documented, invalid data refused,
                # valid data accepted, wrong methods answered with 405
                "--checks", "all", "--mode", "all", "--max-examples", MAX_EXAMPLES, "--seed", SEED,

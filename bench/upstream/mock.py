@@ -141,6 +141,7 @@ class Stats:
         self.streams_open = 0
         self.streams_peak = 0
         self.streams_finished = 0
+        self.chunks_sent = 0  # content chunks written to clients (the disconnect test reads this)
         self.faults = 0
         self.fault_counts: dict[str, int] = {}
 
@@ -148,7 +149,7 @@ class Stats:
         """The counters as JSON-ready data."""
         return {"requests": self.requests, "completions": self.completions, "streams": self.streams,
                 "streams_open": self.streams_open, "streams_peak": self.streams_peak,
-                "streams_finished": self.streams_finished, "faults": self.faults}
+                "streams_finished": self.streams_finished, "chunks_sent": self.chunks_sent, "faults": self.faults}
 
 
 class _Request:
@@ -360,6 +361,7 @@ class MockProtocol(asyncio.Protocol):
             self._end_stream(finished=True)
             return
         data = self.enc.chunk(index)
+        self.server.stats.chunks_sent += 1
         # The finish, usage and [DONE] events ride with the last content chunk, as OpenAI's do.
         if index + 1 >= opts.chunks and not (opts.fault and opts.strike_at() >= opts.chunks):
             data += self.enc.finish() + (self.enc.usage(opts.chunks) if self.usage else b"") + self.enc.done()

@@ -66,6 +66,7 @@ def db_app(database_url):
 
     yield factory
     for app in made:
+        app.extensions["store"].ledger.flush()  # before the database goes away under the writer
         app.extensions["database"].dispose()
 
 

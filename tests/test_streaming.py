@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import responses
+
+from support import wait_for
 
 from app.sse import iter_sse
 from bench.upstream import canned
@@ -40,15 +41,6 @@ def events(resp):
         out.append(event.data if event.data == "[DONE]" else json.loads(event.data))
     resp.close()
     return out
-
-
-def wait_for(predicate, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_a_stream_delivers_filtered_deltas_then_the_final_event_then_done(streaming, mock):

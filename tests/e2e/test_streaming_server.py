@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from support import LiveServer
+from support import LiveServer, wait_for
 
 from app.sse import iter_sse
 from bench.upstream.mock import run_in_thread
@@ -35,15 +35,6 @@ def read_all(url: str, **body) -> list:
     resp, events = stream_events(url, **body)
     with resp:
         return [e.data if e.data == "[DONE]" else json.loads(e.data) for e in events]
-
-
-def wait_for(predicate, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_the_offline_model_streams_through_gunicorn_in_pieces():

@@ -7,9 +7,7 @@ from contextlib import ExitStack
 import requests
 from cryptography.fernet import Fernet
 from dbfixtures import pg_schema
-from support import LiveServer
-
-from app import create_app
+from support import LiveServer, wait_for
 
 
 def test_two_instances_share_conversations_through_postgresql():
@@ -23,31 +21,29 @@ def test_two_instances_share_conversations_through_postgresql():
             for server in (one, two):
                 ready = requests.get(server.url + "/readyz", timeout=10)
                 assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
-            # /chat does not continue conversations yet, so a third process writes one through the store.
-            writer = create_app({"APP_ENV": "testing", "DATABASE_URL": url, "DATA_ENCRYPTION_KEY": key,
-                                 "DB_AUTO_MIGRATE": "false"})
-            store = writer.extensions["store"]
-            conv = store.open("anonymous", None, "Answer in French.")
-            store.append_turn(conv, "Hello?", "Bonjour !", model="gpt-4o-mini", finish_reason="stop",
-                              filter_action="none")
-            bodies = [requests.get(f"{server.url}/conversations/{conv.id}", timeout=10) for server in (one, two)]
+            # Started on one instance, continued on the other: the history travels through PostgreSQL.
+            first = requests.post(one.url + "/chat", json={"prompt": "echo: Bonjour !", "system": "Answer in French."},
+                                  timeout=30).json()
+            conv = first["conversation_id"]
+            second = requests.post(two.url + "/chat", json={"prompt": "What did we say?", "conversation_id": conv},
+                                   timeout=30).json()
+            assert second["conversation_id"] == conv
+            assert "message 2" in second["reply"] and "system instructions" in second["reply"]
+            bodies = [requests.get(f"{server.url}/conversations/{conv}", timeout=10) for server in (one, two)]
             assert [b.status_code for b in bodies] == [200, 200]
             assert bodies[0].json() == bodies[1].json()
             assert bodies[0].json()["system"] == "Answer in French."
-            assert [m["content"] for m in bodies[1].json()["messages"]] == ["Hello?", "Bonjour !"]
+            assert [m["content"] for m in bodies[1].json()["messages"]][:2] == ["echo: Bonjour !", "Bonjour !"]
+            assert len(bodies[1].json()["messages"]) == 4
             listed = requests.get(two.url + "/conversations", timeout=10).json()
-            assert [c["id"] for c in listed["data"]] == [conv.id]
-            # A turn added after both have read it shows on both; erasure through one is seen by the other.
-            store.append_turn(store.open("anonymous", conv.id, None), "Merci", "De rien.", model="gpt-4o-mini",
-                              finish_reason="stop", filter_action="none")
-            assert len(requests.get(f"{one.url}/conversations/{conv.id}", timeout=10).json()["messages"]) == 4
-            assert requests.delete(f"{one.url}/conversations/{conv.id}", timeout=10).json()["deleted"] is True
-            gone = requests.get(f"{two.url}/conversations/{conv.id}", timeout=10)
+            assert [c["id"] for c in listed["data"]] == [conv]
+            # Erasure through one is seen by the other.
+            assert requests.delete(f"{one.url}/conversations/{conv}", timeout=10).json()["deleted"] is True
+            gone = requests.get(f"{two.url}/conversations/{conv}", timeout=10)
             assert gone.status_code == 404 and gone.json()["error"]["code"] == "conversation_not_found"
-            store.record_usage(client_id="anonymous", model="gpt-4o-mini", prompt_tokens=5, completion_tokens=7,
-                               latency_ms=3.0, status=200, filter_action="none", endpoint="/chat", stream=False)
-            usage = [requests.get(server.url + "/usage", timeout=10).json()["data"] for server in (one, two)]
-            assert usage[0] == usage[1] and usage[0][0]["total_tokens"] == 12
-            writer.extensions["database"].dispose()
+            # Each instance writes its own usage rows; both see the total of both.
+            assert wait_for(lambda: all(
+                sum(d["requests"] for d in requests.get(server.url + "/usage", timeout=10).json()["data"]) == 2
+                for server in (one, two)))
             logs = one.output() + two.output()
         assert "Traceback" not in logs

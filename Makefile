@@ -41,5 +41,9 @@ $(BROWSER)/node_modules/.installed: $(BROWSER)/package.json $(BROWSER)/package-l
 test: $(VENV)/.dev $(BROWSER)/node_modules/.installed
 	$(BIN)/python -m pytest
 
+## bench: chatgate vs a bare proxy vs LiteLLM behind one mock upstream (not part of test; ~5-10 min)
+bench: $(VENV)/.runtime
+	$(PYTHON) bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov

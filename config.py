@@ -207,7 +207,7 @@ class Config:
         limits = ", ".join(f"{name}={value}" for name, value in (
             ("requests", self.RATE_LIMIT), ("tokens", self.TOKEN_RATE_LIMIT),
             ("daily", self.DAILY_TOKEN_QUOTA), ("streams", self.MAX_STREAMS_PER_CLIENT)) if value) or "none"
-        store = settings.without_password(self.REDIS_URL) if self.REDIS_URL else "in-process"
+        store = settings.without_password(self.REDIS_URL) if self.REDIS_URL else "in-process, per worker"
         lines = [f"chatgate listening on {url}",
                  f"  mode: {self.APP_ENV}   auth: {self.AUTH_MODE}   model: {self.OPENAI_MODEL}",
                  f"  upstream: {upstream}",

@@ -12,6 +12,7 @@ UPSTREAM = os.environ.get("BARE_UPSTREAM", "http://127.0.0.1:9000/v1").rstrip("/
 HEADERS = {"Content-Type": "application/json",
            "Authorization": "Bearer " + os.environ.get("OPENAI_API_KEY", "sk-bench-not-a-real-key")}
 session = requests.Session()
+session.trust_env = False  # as chatgate's: no proxy/.netrc lookups on every call
 session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=int(os.environ.get("BARE_POOL", "1024"))))
 app = Flask(__name__)
 

@@ -7,6 +7,7 @@ started outlives it, also on an error or Ctrl-C.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -154,6 +155,21 @@ def cpu_seconds(pids) -> float:
         fields = stat[stat.rfind(b")") + 2:].split()
         total += int(fields[11]) + int(fields[12])
     return total / TICKS
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used since boot (all cores, from /proc/stat)."""
+    with open("/proc/stat", "rb") as fh:
+        vals = [int(v) for v in fh.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    # guest time is already counted in user time
+    return (sum(vals[:8]) - idle) / TICKS
+
+
+def own_seconds() -> float:
+    """CPU seconds used by this process and every child it has reaped."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def busy_percent(seconds: float = 1.0) -> float:

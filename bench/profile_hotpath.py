@@ -16,6 +16,7 @@ client and app, so the app's own code stands out; the test client's
 frames are visible and should be read past.
 
     python3 bench/profile_hotpath.py                      # live, 10 s
+    python3 bench/profile_hotpath.py --load streams       # live, during 1,000 streams
     python3 bench/profile_hotpath.py --mode inproc -n 3000
     python3 bench/profile_hotpath.py --mode inproc --tool cprofile
 
@@ -27,6 +28,7 @@ import argparse
 import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,13 +79,13 @@ def top_from_collapsed(path: Path, limit: int) -> str:
     out = [f"{total} samples", "", "own time (the function itself):"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(limit)]
     out += ["", "including callees (chatgate and config code only):"]
-    ours = [(f, n) for f, n in cum.most_common() if "/app/" in f or "config.py" in f or "wsgi.py" in f]
+    ours = [(f, n) for f, n in cum.most_common() if re.search(r"\((?:app/|config\.py|wsgi\.py)", f)]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in ours[:limit]]
     return "\n".join(out)
 
 
 def live(args) -> int:
-    """py-spy over gunicorn workers while wrk loads them."""
+    """py-spy over gunicorn workers while wrk (or the stream client) loads them."""
     sys.path.insert(0, str(ROOT))
     from bench import procs
     from bench import run as benchrun
@@ -102,22 +104,37 @@ def live(args) -> int:
         subject = benchrun.Chatgate(managed, work, upstream)
         subject.start()
         print(f"chatgate on {subject.url}; features {json.dumps(subject.info.get('features', {}))}", file=sys.stderr)
-        benchrun.wrk(subject.url, 16, 2, subject.body(False), subject.key)  # warm-up
-        wrk_env = dict(os.environ, WRK_BODY=json.dumps(subject.body(False)), WRK_AUTH=subject.key or "")
-        load = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{args.seconds + 2:g}s", "-s", str(BENCH / "post.lua"),
-                                 subject.url], env=wrk_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        time.sleep(1)
+        if args.load == "streams":
+            # Streams come from the asyncio mock; 1,000 of them last long enough to sample for ~10 s.
+            upstream.use("mock")
+            benchrun.stream_run(subject.url, subject.body(True), subject.key, 16, 0.2, 30, 1, None, {})
+            argv = [benchrun.bench_python(), str(BENCH / "streams.py"), "--url", subject.url, "--body",
+                    json.dumps(subject.body(True)), "--streams", str(args.streams), "--ramp-s", "1",
+                    "--timeout-s", "60", "--procs", "2", "--uvloop"]
+            if subject.key:
+                argv += ["--header", f"Authorization: Bearer {subject.key}"]
+            load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        else:
+            benchrun.wrk(subject.url, 16, 2, subject.body(False), subject.key)  # warm-up
+            wrk_env = dict(os.environ, WRK_BODY=json.dumps(subject.body(False)), WRK_AUTH=subject.key or "")
+            load = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{args.seconds + 2:g}s", "-s",
+                                     str(BENCH / "post.lua"), subject.url], env=wrk_env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
         common = [str(spy), "record", "--pid", str(subject.proc.pid), "--subprocesses", "--duration",
-                  f"{args.seconds:g}", "--rate", str(args.rate), "--nonblocking"]
+                  f"{args.seconds:g}", "--rate", str(args.rate), "--nonblocking", "--function"]
         subprocess.run(common + ["--format", "raw", "--output", str(raw)], capture_output=True, text=True,
                        timeout=args.seconds + 60)
-        out, _ = load.communicate(timeout=args.seconds + 30)
+        out, _ = load.communicate(timeout=args.seconds + 90)
         line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), "")
         if line:
             data = json.loads(line[9:])
             print(f"under load: {data['requests'] / (data['duration_us'] / 1e6):,.0f} req/s at 16 connections "
                   f"(slower than unprofiled: py-spy takes CPU too)")
+        elif args.load == "streams" and out.strip():
+            summary = json.loads(out.strip().splitlines()[-1])
+            print(f"under load: {summary['ok']} of {summary['streams']} streams ok, TTFB p99 "
+                  f"{summary['ttfb_ms']['p99']} ms (py-spy takes CPU too)")
         if raw.exists():
             print(top_from_collapsed(raw, args.top))
             print(f"\ncollapsed stacks: {raw.relative_to(ROOT)}")
@@ -143,6 +160,8 @@ def inproc(args) -> int:
         upstream.use("nginx")
         subject = benchrun.Chatgate(managed, work, upstream)
         env = subject.env()
+        subject.resolve_config(env)
+        subject.migrate(env)
         key, note = subject.create_key(env)
         if key is None:
             env["AUTH_MODE"] = "open"
@@ -216,6 +235,9 @@ def main(argv=None) -> int:
     parser.add_argument("--mode", choices=("live", "inproc"), default="live")
     parser.add_argument("--seconds", type=float, default=10.0, help="live: how long py-spy samples")
     parser.add_argument("--rate", type=int, default=250, help="live: py-spy samples per second")
+    parser.add_argument("--load", choices=("wrk", "streams"), default="wrk",
+                        help="live: non-streamed wrk load, or concurrent streams from the mock")
+    parser.add_argument("--streams", type=int, default=1000, help="live --load streams: how many")
     parser.add_argument("-n", "--requests", type=int, default=3000, help="inproc: requests to profile")
     parser.add_argument("--tool", choices=("pyinstrument", "cprofile"), default="pyinstrument")
     parser.add_argument("--path", default="/v1/chat/completions", help="inproc: /chat or /v1/chat/completions")

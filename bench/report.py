@@ -97,6 +97,7 @@ def derive(result: dict) -> None:
         ns = entry.get("nonstream")
         if ns:
             d["rps_c16"] = ns["c16"]["rps"]
+            d["cpu_ms_per_request"] = ns["c16"].get("server_cpu_ms_per_request")
             for c in ("c1", "c16"):
                 for p in ("p50", "p99"):
                     d[f"added_{p}_{c}_ms"] = _sub(_ms(ns[c]["latency_us"][p]),
@@ -118,6 +119,8 @@ def derive(result: dict) -> None:
         "rps_c16_chatgate_over_bare": _ratio(cg.get("rps_c16"), bare.get("rps_c16")),
         "added_p50_c1_chatgate_over_litellm": _ratio(cg.get("added_p50_c1_ms"), lite.get("added_p50_c1_ms")),
         "added_p50_c1_chatgate_over_bare": _ratio(cg.get("added_p50_c1_ms"), bare.get("added_p50_c1_ms")),
+        "cpu_per_request_chatgate_over_litellm": _ratio(cg.get("cpu_ms_per_request"), lite.get("cpu_ms_per_request")),
+        "cpu_per_request_chatgate_over_bare": _ratio(cg.get("cpu_ms_per_request"), bare.get("cpu_ms_per_request")),
         "added_ttfb_p99_chatgate_over_litellm": _ratio(cg.get("added_ttfb_p99_ms"), lite.get("added_ttfb_p99_ms")),
         "added_ttfb_p99_chatgate_over_bare": _ratio(cg.get("added_ttfb_p99_ms"), bare.get("added_ttfb_p99_ms")),
         "peak_rss_chatgate_over_litellm": _ratio(cg.get("peak_rss_mb"), lite.get("peak_rss_mb")),
@@ -202,19 +205,20 @@ def table(result: dict) -> str:
         f"nginx {m.get('versions', {}).get('nginx', '?')}, {m.get('versions', {}).get('wrk', 'wrk ?')}.",
         "",
         f"**Non-streamed** — wrk, 1 thread, {st.get('wrk_duration_s', 0):g} s per run after a "
-        f"{st.get('wrk_warmup_s', 0):g} s warm-up. *Added* = subject minus the direct upstream at the same "
-        "number of connections.",
+        f"{st.get('wrk_warmup_s', 0):g} s warm-up"
+        + (f", median of {st['wrk_repeat']} runs" if st.get("wrk_repeat", 1) > 1 else ", one run per setting")
+        + ". *Added* = subject minus the direct upstream at the same number of connections.",
         "",
         _row(["subject", "measured on", "features on", "req/s @16", "added p50 @1", "added p99 @1",
-              "added p50 @16", "added p99 @16", "errors"]),
-        _row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---:"]),
+              "added p50 @16", "added p99 @16", "server CPU per request", "errors"]),
+        _row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
     ]
     ns = up.get("nonstream")
     if ns:
         lat = lambda c, p: _fmt_ms(_ms(ns[c]["latency_us"][p]))  # noqa: E731
         lines.append(_row(["upstream direct (nginx)", "`POST /v1/chat/completions`", "—", _int(ns["c16"]["rps"]),
                            f"({lat('c1', 'p50')})", f"({lat('c1', 'p99')})", f"({lat('c16', 'p50')})",
-                           f"({lat('c16', 'p99')})",
+                           f"({lat('c16', 'p99')})", "—",
                            ns["c16"]["non_2xx_or_errors"] + ns["c1"]["non_2xx_or_errors"]]))
     for name in SUBJECTS:
         entry = subj.get(name)
@@ -225,12 +229,14 @@ def table(result: dict) -> str:
             lines.append(_row([entry["label"], f"`POST {entry.get('path')}`", _features(entry), _int(d.get("rps_c16")),
                                _fmt_ms(d.get("added_p50_c1_ms")), _fmt_ms(d.get("added_p99_c1_ms")),
                                _fmt_ms(d.get("added_p50_c16_ms")), _fmt_ms(d.get("added_p99_c16_ms")),
-                               d.get("nonstream_errors", 0)]))
+                               _fmt_ms(d.get("cpu_ms_per_request")), d.get("nonstream_errors", 0)]))
         else:
             lines.append(_row([entry["label"], "—", "—", f"not measured: {entry.get('reason', '?')}", "", "", "", "",
-                               ""]))
+                               "", ""]))
     lines.append("")
-    lines.append("Direct-upstream figures in parentheses are absolute latencies, not added ones.")
+    lines.append("Direct-upstream figures in parentheses are absolute latencies, not added ones. Server CPU "
+                 "per request = CPU time of the server's whole process tree during the 16-connection run ÷ requests. "
+                 "A negative added value means the difference is within run-to-run noise.")
     lines.append("")
     lines += [
         f"**Streamed** — {st.get('streams', 0):,} concurrent streams of {st.get('stream_chunks')} chunks at "
@@ -276,6 +282,8 @@ def table(result: dict) -> str:
               _x(r.get("rps_c16_chatgate_over_bare"))]),
         _row(["added p50 @1 (lower is better)", _x(r.get("added_p50_c1_chatgate_over_litellm")),
               _x(r.get("added_p50_c1_chatgate_over_bare"))]),
+        _row(["server CPU per request (lower is better)", _x(r.get("cpu_per_request_chatgate_over_litellm")),
+              _x(r.get("cpu_per_request_chatgate_over_bare"))]),
         _row(["added TTFB p99 (lower is better)", _x(r.get("added_ttfb_p99_chatgate_over_litellm")),
               _x(r.get("added_ttfb_p99_chatgate_over_bare"))]),
         _row(["peak memory RSS (lower is better)", _x(r.get("peak_rss_chatgate_over_litellm")),
@@ -304,10 +312,13 @@ def _errors(s: dict) -> str:
 def _notes(result: dict) -> list[str]:
     notes = []
     m = result.get("machine", {})
-    busy = [m.get("busy_before_pct"), m.get("busy_after_pct")]
-    if any(b is not None and b > 15 for b in busy):
-        notes.append(f"- **The machine was not idle** ({busy[0]}% CPU busy just before the run, {busy[1]}% just "
-                     "after): other work shared the cores, so these numbers are lower than an idle machine gives.")
+    other = m.get("other_work_pct")
+    if other is not None and (other > 10 or (m.get("busy_before_pct") or 0) > 15):
+        notes.append(f"- **The machine was not idle**: work outside the benchmark used {other:.0f}% of the CPU during "
+                     f"the run ({m.get('busy_before_pct')}% busy just before it), so these numbers are lower than "
+                     "an idle machine gives.")
+    elif other is not None:
+        notes.append(f"- Other work on the machine during the run: {other:.0f}% of the CPU.")
     ups = result.get("upstream", {}).get("stream") or {}
     if ups.get("cpu_s"):
         notes.append(f"- Harness cost for the direct streams: mock {ups['cpu_s'].get('upstream', 0):.1f} CPU s, "
@@ -326,6 +337,8 @@ def _notes(result: dict) -> list[str]:
             g = cg.get("gunicorn") or {}
             notes.append(f"- server: `{cg['server']}` ({g.get('workers', '?')} {g.get('worker_class', '?')} "
                          f"workers, {g.get('worker_connections', '?')} connections each)")
+        if cg.get("overridden_settings"):
+            notes.append("- chatgate settings given through BENCH_CHATGATE_*: " + ", ".join(cg["overridden_settings"]))
         if cg.get("status") == "failed":
             notes.append(f"- chatgate not measured: {cg.get('reason')}")
     bare = subj.get("bare")

@@ -21,10 +21,13 @@ started here is stopped on the way out, also on errors and Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,9 +54,12 @@ UPSTREAM_KEY = "sk-bench-not-a-real-key"
 MODEL = "gpt-4o-mini"
 PROMPT = "Say hello."
 OPENAI_BODY = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
-# High enough never to trip during a run, so the limiter is on and counting but never refuses.
-RATE_LIMIT = "1000000/minute"
-TOKEN_RATE_LIMIT = "1000000000/minute"
+# Every limiter on and counting, with ceilings the load never reaches: the bench sends everything with
+# one client key, where production traffic spreads over many.
+LIMITS = {"RATE_LIMIT": "1000000/minute", "TOKEN_RATE_LIMIT": "1000000000/minute",
+          "DAILY_TOKEN_QUOTA": "1000000000000", "MAX_STREAMS_PER_CLIENT": "100000"}
+STREAM_CHUNKS = 64
+STREAM_INTERVAL_MS = 20.0
 
 T0 = time.monotonic()
 
@@ -116,6 +122,14 @@ def ensure_app_venv() -> str | None:
 def _last_line(text: str) -> str:
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     return lines[-1][:300] if lines else "(no output)"
+
+
+def _error_line(text: str) -> str:
+    """The last line of a log that names an error (a traceback's last line), else its last line."""
+    for line in reversed((text or "").splitlines()):
+        if re.search(r"\b\w*(Error|Exception)\b|error:|refused", line):
+            return line.strip()[:300]
+    return _last_line(text)
 
 
 def raise_nofile() -> int:
@@ -204,7 +218,7 @@ def bench_python() -> str:
 def wrk(url: str, connections: int, duration: float, body: dict, key: str | None) -> dict:
     """One bounded wrk run; its JSON summary plus requests/s."""
     env = dict(os.environ, WRK_BODY=json.dumps(body), WRK_AUTH=key or "")
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s", "-s",
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s",
             str(BENCH / "post.lua"), url]
     res = run_cmd(argv, duration + 60, env=env)
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
@@ -218,17 +232,32 @@ def wrk(url: str, connections: int, duration: float, body: dict, key: str | None
 
 
 def nonstream_runs(url: str, body: dict, key: str | None, duration: float, warmup: float,
-                   sample_root: int | None) -> dict:
-    """Warm up, then measure at 16 and at 1 connections (memory sampled during the 16)."""
+                   sample_root: int | None, repeat: int = 1) -> dict:
+    """Warm up, then measure at 16 and at 1 connections, ``repeat`` times each; the median run counts."""
     wrk(url, 16, warmup, body, key)
-    if sample_root is not None:
-        with procs.MemorySampler(sample_root) as mem:
-            c16 = wrk(url, 16, duration, body, key)
-        c16["memory"] = mem.result()
-    else:
-        c16 = wrk(url, 16, duration, body, key)
-    c1 = wrk(url, 1, duration, body, key)
-    return {"c16": c16, "c1": c1}
+    c16_runs, c1_runs = [], []
+    for _ in range(max(1, repeat)):
+        if sample_root is not None:
+            pids = procs.tree(sample_root)
+            cpu0 = procs.cpu_seconds(pids)
+            with procs.MemorySampler(sample_root) as mem:
+                run = wrk(url, 16, duration, body, key)
+            run["memory"] = mem.result()
+            # CPU per request is steadier than requests/s when something else shares the machine.
+            run["server_cpu_ms_per_request"] = round(
+                1000 * (procs.cpu_seconds(pids) - cpu0) / max(1, run["requests"]), 3)
+        else:
+            run = wrk(url, 16, duration, body, key)
+        c16_runs.append(run)
+        c1_runs.append(wrk(url, 1, duration, body, key))
+    out = {"c16": _median(c16_runs, lambda r: r["rps"]), "c1": _median(c1_runs, lambda r: -r["latency_us"]["p50"])}
+    if repeat > 1:
+        out["runs"] = {"c16": c16_runs, "c1": c1_runs}
+    return out
+
+
+def _median(runs: list[dict], key) -> dict:
+    return sorted(runs, key=key)[(len(runs) - 1) // 2]
 
 
 def stream_run(url: str, body: dict, key: str | None, streams: int, ramp_s: float, timeout_s: float,
@@ -244,13 +273,8 @@ def stream_run(url: str, body: dict, key: str | None, streams: int, ramp_s: floa
     cpu_before = {name: procs.cpu_seconds(procs.tree(pid)) for name, pid in cpu_roots.items()}
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     sampler = procs.MemorySampler(sample_root) if sample_root is not None else None
-    if sampler:
-        sampler.__enter__()
-    try:
+    with sampler or contextlib.nullcontext():
         res = run_cmd(argv, timeout_s + 120)
-    finally:
-        if sampler:
-            sampler.__exit__(None, None, None)
     try:
         data = json.loads(res.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -265,10 +289,6 @@ def stream_run(url: str, body: dict, key: str | None, streams: int, ramp_s: floa
     data["settings"] = {"streams": streams, "chunks": STREAM_CHUNKS, "interval_ms": STREAM_INTERVAL_MS,
                         "ramp_s": ramp_s, "timeout_s": timeout_s, "client_procs": client_procs}
     return data
-
-
-STREAM_CHUNKS = 64
-STREAM_INTERVAL_MS = 20.0
 
 
 # --------------------------------------------------------------------------- subjects
@@ -318,7 +338,7 @@ class Subject:
         """The last meaningful line of this subject's log."""
         path = self.work / f"{self.name}.log"
         try:
-            return _last_line(path.read_text(errors="replace"))
+            return _error_line(path.read_text(errors="replace"))
         except OSError:
             return "(no log)"
 
@@ -369,16 +389,80 @@ class Chatgate(Subject):
     name = "chatgate"
     label = "chatgate"
 
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.generated: dict[str, str] = {}  # settings made at start, reused on a restart
+        self.config_notes: list[str] = []
+        self.migrated: bool | None = None
+
     def env(self, **extra) -> dict:
         """The production environment pointing at the bench upstream."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FLASK_"))}
         env.update(APP_ENV="production", OPENAI_API_KEY=UPSTREAM_KEY, OPENAI_BASE_URL=self.upstream.base_url,
                    OPENAI_MODEL=MODEL, HOST="127.0.0.1", PORT=str(self.port),
-                   DATABASE_URL=f"sqlite:///{self.work / 'chatgate.db'}", AUTH_MODE="keys",
-                   RATE_LIMIT=RATE_LIMIT, TOKEN_RATE_LIMIT=TOKEN_RATE_LIMIT)
+                   DATABASE_URL=f"sqlite:///{self.work / 'chatgate.db'}", AUTH_MODE="keys", **LIMITS)
         env.pop("WEB_CONCURRENCY", None)
+        # BENCH_CHATGATE_X=v sets X=v for chatgate only, e.g. BENCH_CHATGATE_REDIS_URL for shared limit counters.
+        env.update(self.overrides())
         env.update(extra)
         return env
+
+    @staticmethod
+    def overrides() -> dict:
+        """Settings given as BENCH_CHATGATE_<NAME> in the bench's environment."""
+        prefix = "BENCH_CHATGATE_"
+        return {k[len(prefix):]: v for k, v in os.environ.items() if k.startswith(prefix) and len(k) > len(prefix)}
+
+    def resolve_config(self, env: dict) -> list[str]:
+        """Fill in settings production insists on (such as an encryption key) the way its error says to.
+
+        chatgate names the missing variable and the command that makes a value; the bench runs that
+        command and records what it added. Anything else is a real configuration error and is raised.
+        """
+        check = ("import sys\nfrom config import ConfigError, load_config\ntry:\n"
+                 "    load_config().check_serving()\nexcept ConfigError as err:\n"
+                 "    print('CONFIG_ERROR', err)\n    sys.exit(3)\n")
+        notes: list[str] = []
+        for _ in range(6):
+            res = run_cmd([str(APP_VENV / "bin" / "python"), "-c", check], 60, env=env, cwd=str(ROOT))
+            if res.returncode == 0:
+                return notes
+            line = next((ln for ln in res.stdout.splitlines() if ln.startswith("CONFIG_ERROR ")), None)
+            if line is None:
+                return notes  # the check itself does not fit this version of the app; gunicorn will tell
+            m = re.match(r"CONFIG_ERROR (\w+): .*?`((?:flask --app wsgi|openssl rand) [^`]+)`", line)
+            if not m or m.group(1) in env:
+                raise RuntimeError("chatgate configuration error: " + line[len("CONFIG_ERROR "):])
+            var, command = m.groups()
+            argv = shlex.split(command)
+            if argv[0] == "flask":
+                argv[0] = str(APP_VENV / "bin" / "flask")
+            elif not shutil.which("openssl"):
+                argv = [sys.executable, "-c", "import secrets, base64; "
+                        "print(base64.b64encode(secrets.token_bytes(48)).decode())"]
+            made = run_cmd(argv, 60, env=env, cwd=str(ROOT))
+            value = _last_line(made.stdout) if made.returncode == 0 and made.stdout.strip() else None
+            if value is None and "generate-key" in command:
+                # The command is not there yet; the setting is a Fernet key, which the app's own library makes.
+                value = run_cmd([str(APP_VENV / "bin" / "python"), "-c", "from cryptography.fernet import Fernet; "
+                                 "print(Fernet.generate_key().decode())"], 60).stdout.strip() or None
+                command += " (failed; made a Fernet key directly)"
+            if value is None:
+                raise RuntimeError(f"chatgate needs {var}; `{command}` failed: "
+                                   + _last_line(made.stderr or made.stdout))
+            env[var] = value
+            notes.append(f"{var} from `{command}`")
+        return notes
+
+    def migrate(self, env: dict) -> None:
+        """Bring the bench database to the current schema, as a deploy would (when the app has the command)."""
+        if self.migrated is not None:
+            return
+        res = run_cmd([str(APP_VENV / "bin" / "flask"), "--app", "wsgi", "db", "upgrade"], 120, env=env,
+                      cwd=str(ROOT))
+        self.migrated = res.returncode == 0
+        self.config_notes.append("ran `flask --app wsgi db upgrade`" if self.migrated
+                                 else "`flask --app wsgi db upgrade` failed: " + _last_line(res.stderr or res.stdout))
 
     def create_key(self, env: dict) -> tuple[str | None, str]:
         """A client key from ``flask keys create``; (None, why) when that does not work yet."""
@@ -394,6 +478,13 @@ class Chatgate(Subject):
 
     def start(self, env_extra: dict | None = None, reuse_key: bool = False) -> None:
         env = self.env(**(env_extra or {}))
+        for name, value in self.generated.items():
+            env.setdefault(name, value)
+        before = set(env)
+        notes = self.resolve_config(env)
+        self.generated.update({k: env[k] for k in set(env) - before})
+        self.config_notes = self.config_notes or notes
+        self.migrate(env)
         if reuse_key and self.key:
             key_note = self.info.get("features", {}).get("auth_evidence", "")
         else:
@@ -430,11 +521,16 @@ class Chatgate(Subject):
         no_key_status = post(self.url, self.body(False), None)[0] if self.key else None
         auth_on = bool(self.key) and no_key_status in (401, 403)
         filt = chat.get("filter") if chat_ok else None
+        where = "/chat reply"
+        if not isinstance(filt, dict) and openai_ok and data["choices"] and isinstance(data["choices"][0], dict):
+            filt, where = data["choices"][0].get("filter"), "/v1/chat/completions choice"
         filter_on = isinstance(filt, dict)
         limit_headers = sorted(h for h in chat_headers if "ratelimit" in h.lower())
         self.info = {
             "server": "gunicorn -c gunicorn.conf.py wsgi:app",
             "gunicorn": chatgate_gunicorn_settings(),
+            "generated_settings": self.config_notes,
+            "overridden_settings": sorted(self.overrides()),  # names only: values may hold secrets
             "path": self.path,
             "openai_endpoint": openai_ok,
             "features": {
@@ -442,10 +538,10 @@ class Chatgate(Subject):
                 "auth_evidence": (f"{key_note}; without it the server answered {no_key_status}"
                                   if self.key else key_note + "; ran with AUTH_MODE=open"),
                 "filter": filter_on,
-                "filter_evidence": (f"/chat reply carries filter={json.dumps(filt)}" if filter_on
-                                    else "no `filter` object in the /chat reply"),
+                "filter_evidence": (f"the {where} carries filter={json.dumps(filt)}" if filter_on
+                                    else f"no `filter` object in the replies (/chat answered {chat_status})"),
                 "limits": None,  # settled by verify_limits()
-                "limits_config": {"RATE_LIMIT": env.get("RATE_LIMIT"), "TOKEN_RATE_LIMIT": env.get("TOKEN_RATE_LIMIT")},
+                "limits_config": {name: env.get(name) for name in LIMITS},
                 "limit_headers": limit_headers,
             },
         }
@@ -499,7 +595,11 @@ class LiteLLM(Subject):
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")}
         env.update(LITELLM_MASTER_KEY=self.master_key, LITELLM_LOCAL_MODEL_COST_MAP="True")
         argv = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(cfg), "--host", "127.0.0.1",
-                "--port", str(self.port), "--num_workers", "2"]
+                "--port", str(self.port), "--num_workers", "2",
+                # uvicorn's supervisor restarts a worker that misses a 5 s health check; importing LiteLLM on
+                # a busy 2-core box, or serving 1,000 streams, can take longer, and a restart is not the
+                # overhead being measured.
+                "--timeout_worker_healthcheck", "120"]
         self.key = self.master_key
         self.proc = self.managed.start(self.name, argv, self.work / f"{self.name}.log", env=env,
                                        cwd=str(self.work))
@@ -527,7 +627,7 @@ def measure_subject(subject: Subject, upstream: Upstream, args, result: dict) ->
         entry["path"] = subject.path
         log(f"{subject.label}: non-streamed on {subject.path}")
         entry["nonstream"] = nonstream_runs(subject.url, subject.body(False), subject.key, args.duration,
-                                            args.warmup, subject.proc.pid)
+                                            args.warmup, subject.proc.pid, args.repeat)
         upstream.use("mock")
         log(f"{subject.label}: {args.streams} streams")
         # A few streams first, so pooled upstream connections to nginx are replaced before timing.
@@ -553,26 +653,29 @@ def main(argv=None) -> int:
     """Command line: run everything, write results and docs, print the table."""
     parser = argparse.ArgumentParser(description="chatgate benchmark: `make bench`")
     parser.add_argument("--subjects", default="bare,chatgate,litellm", help="comma list of bare, chatgate, litellm")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured wrk run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk warm-up per subject")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measured wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk warm-up per subject")
+    parser.add_argument("--repeat", type=int, default=1, help="measured wrk runs per setting; the median counts "
+                        "(single runs vary by up to ±25%% here)")
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--ramp", type=float, default=1.0, help="seconds over which the streams open")
-    parser.add_argument("--stream-timeout", type=float, default=120.0, help="deadline of one stream run")
+    parser.add_argument("--stream-timeout", type=float, default=60.0, help="deadline of one stream run")
     parser.add_argument("--client-procs", type=int, default=2, help="stream client processes")
     parser.add_argument("--mock-workers", type=int, default=2, help="stream mock processes")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--no-save", action="store_true", help="write no results file (trial runs)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and configs (path printed)")
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.subjects.split(",") if s.strip()]
 
     started = dt.datetime.now(dt.timezone.utc)
     result: dict = {"schema": 1, "started_at": started.isoformat(timespec="seconds"), "subjects": {},
                     "settings": {"wrk_duration_s": args.duration, "wrk_warmup_s": args.warmup, "wrk_threads": 1,
+                                 "wrk_repeat": args.repeat,
                                  "streams": args.streams, "stream_chunks": STREAM_CHUNKS,
                                  "stream_interval_ms": STREAM_INTERVAL_MS, "stream_ramp_s": args.ramp,
                                  "stream_client_procs": args.client_procs, "mock_workers": args.mock_workers,
-                                 "request_body": OPENAI_BODY, "chatgate_rate_limit": RATE_LIMIT,
-                                 "chatgate_token_rate_limit": TOKEN_RATE_LIMIT}}
+                                 "request_body": OPENAI_BODY, "chatgate_limits": LIMITS}}
     managed = procs.Managed()
 
     def on_term(signum, _frame):
@@ -580,6 +683,7 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     work = Path(tempfile.mkdtemp(prefix="chatgate-bench-"))
+    busy0 = own0 = wall0 = None
     try:
         result["nofile"] = raise_nofile()
         ensure_tools()
@@ -594,7 +698,12 @@ def main(argv=None) -> int:
             setup_errors["chatgate"] = "not measured yet: wsgi.py or gunicorn.conf.py missing"
         if "litellm" in wanted:
             t = time.monotonic()
-            why = ensure_venv(LITELLM_VENV, [LITELLM_SPEC], "import litellm.proxy.proxy_server", timeout=900)
+            # A metadata check, because importing the proxy itself costs ~10 CPU seconds.
+            pinned = LITELLM_SPEC.partition("==")[2]
+            check = "import importlib.metadata as m; v = m.version('litellm')"
+            if pinned:
+                check += f"; assert v == {pinned!r}"
+            why = ensure_venv(LITELLM_VENV, [LITELLM_SPEC], check, timeout=900)
             result["litellm_install_s"] = round(time.monotonic() - t, 1)
             if why:
                 setup_errors["litellm"] = "LiteLLM install failed: " + why
@@ -604,11 +713,13 @@ def main(argv=None) -> int:
             log(f"warning: the machine is {result['machine']['busy_before_pct']:.0f}% busy before the run; "
                 "other work will skew the numbers")
 
+        # Everything the machine does from here on, minus what this run and its children use, is other work.
+        busy0, own0, wall0 = procs.system_busy_seconds(), procs.own_seconds(), time.monotonic()
         upstream = Upstream(managed, work, STREAM_CHUNKS, STREAM_INTERVAL_MS, args.mock_workers)
         log(f"direct upstream (nginx on :{upstream.port}): non-streamed")
         upstream.use("nginx")
         direct = {"nonstream": nonstream_runs(upstream.base_url + "/chat/completions", OPENAI_BODY, None,
-                                              args.duration, args.warmup, None)}
+                                              args.duration, args.warmup, None, args.repeat)}
         upstream.use("mock")
         log(f"direct upstream (mock, {args.mock_workers} processes): {args.streams} streams")
         body = dict(OPENAI_BODY, stream=True, stream_options={"include_usage": True})
@@ -632,11 +743,22 @@ def main(argv=None) -> int:
         log("interrupted; stopping everything")
         managed.stop_all()
         return 130
+    except Exception as err:  # noqa: BLE001 - without the direct upstream there is nothing to compare with
+        log(f"bench failed: {err}")
+        managed.stop_all()
+        return 1
     finally:
         managed.stop_all()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep_logs:
+            log(f"logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
-    if "machine" in result:
+    if busy0 is not None:
+        # Servers were stopped and reaped above, so their CPU (and their workers') is in own_seconds().
+        other = (procs.system_busy_seconds() - busy0) - (procs.own_seconds() - own0)
+        capacity = (time.monotonic() - wall0) * (os.cpu_count() or 1)
+        result["machine"]["other_work_pct"] = round(max(0.0, 100 * other / capacity), 1)
         result["machine"]["busy_after_pct"] = procs.busy_percent(2.0)
     result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     result["elapsed_s"] = round(time.monotonic() - T0, 1)

@@ -150,6 +150,7 @@ class _Body:
         self.ended = False
 
     def feed(self, data: bytes) -> bytes:
+        """The body bytes carried by ``data``, framing removed."""
         if self.ended:
             return b""
         if not self.chunked:
@@ -329,9 +330,11 @@ async def run_part(host: str, port: int, request: bytes, indices: list[int], tot
     for i, r in results.items():
         prior, r.error = r.error, None
         parse(r)
-        if prior == "timeout" and r.error in (None, "broken", "incomplete"):
-            r.error = "timeout"
-        elif prior and prior != "timeout":
+        if prior == "timeout":
+            # What the server said before the deadline wins; otherwise the stream simply ran out of time.
+            if not (r.error or "").startswith(("status_", "error_event", "malformed_event")):
+                r.error = "timeout"
+        elif prior:
             r.error = prior
         records.append(_record(r, opened.get(i, r.ended), expect_text))
     return records

@@ -159,6 +159,7 @@ class _Request:
         self.method, self.target, self.version, self.headers, self.body = method, target, version, headers, body
 
     def keep_alive(self) -> bool:
+        """True when the connection stays open after the response."""
         conn = self.headers.get("connection", "").lower()
         if self.version == "HTTP/1.0":
             return conn == "keep-alive"

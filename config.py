@@ -178,13 +178,13 @@ class Config:
         """Refuse to serve a configuration that is only fit for tools and tests."""
         if self.upstream_mode == "none":
             raise ConfigError("OPENAI_API_KEY: production needs an upstream key (or OPENAI_API_KEY_FILE, "
-                              "or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true to serve the offline model")
+                              + "or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true to serve the offline model")
         if self.APP_ENV == "production" and self.AUTH_MODE == "keys" and self.KEY_HASH_SECRET is None:
             raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys "
-                              "(32+ random characters, e.g. from `openssl rand -base64 32`)")
+                              + "(32+ random characters, e.g. from `openssl rand -base64 32`)")
         if self.APP_ENV == "production" and self.DATA_ENCRYPTION_KEY is None:
             raise ConfigError("DATA_ENCRYPTION_KEY: production needs a key for conversation text at rest; "
-                              "make one with `flask --app wsgi db generate-key`")
+                              + "make one with `flask --app wsgi db generate-key`")
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this configuration holds, for the log redactor."""
@@ -215,10 +215,10 @@ class Config:
                  f"  limits: {limits} (store: {store}, fail {self.LIMITS_FAIL})"]
         if self.offline:
             lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
-                         "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
+                         + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
         if self.AUTH_MODE == "open":
             lines.append("  !! AUTH_MODE=open: anyone who can reach this port spends your upstream budget; "
-                         "set AUTH_MODE=keys and create keys with `flask --app wsgi keys create NAME`.")
+                         + "set AUTH_MODE=keys and create keys with `flask --app wsgi keys create NAME`.")
         return lines
 
     def __repr__(self) -> str:

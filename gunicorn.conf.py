@@ -55,7 +55,7 @@ def _json_http_error(sock, status_int, reason, mesg):
     body = json.dumps({"error": {"message": reason.lower(), "type": "invalid_request_error" if status_int < 500
                                  else "api_error", "param": None, "code": codes.get(status_int, "internal_error")}})
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"X-Request-ID: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n")
+            + f"X-Request-ID: {uuid.uuid4().hex}\r\nContent-Length: {len(body)}\r\n\r\n")
     write_nonblock(sock, (head + body).encode("latin-1"))
 
 

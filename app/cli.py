@@ -101,7 +101,7 @@ def keys_list() -> None:
         limits = ", ".join(f"{label}={value}" for label, value in (
             ("rate", row.rate_limit), ("tokens", row.token_rate_limit), ("daily", row.daily_token_quota)) if value)
         click.echo(f"{row.name:<20} {row.prefix + '…':<12} {_when(row.created_at):<20} {_when(row.last_used_at):<20} "
-                   f"{'revoked' if row.revoked_at else 'active':<8} {limits or 'defaults'}")
+                   + f"{'revoked' if row.revoked_at else 'active':<8} {limits or 'defaults'}")
 
 
 @keys_cli.command("revoke")

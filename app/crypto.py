@@ -117,5 +117,5 @@ def development_key(path: Path) -> str:
         Fernet(key.encode("ascii"))
     except (OSError, ValueError):
         raise ConfigError(f"DATA_ENCRYPTION_KEY: unset, and the development key file {path} is unreadable "
-                          "or damaged") from None
+                          + "or damaged") from None
     return key

@@ -77,7 +77,7 @@ def rotate_key() -> None:
         raise click.ClickException("DATA_ENCRYPTION_KEY is not set")
     count = _run(store.reencrypt)
     click.echo(f"re-encrypted {count} row{'s' if count != 1 else ''} with the first DATA_ENCRYPTION_KEY; "
-               "keys after the first may now be removed")
+               + "keys after the first may now be removed")
 
 
 db_cli.add_command(rotate_key, "reencrypt")

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 HSTS = "max-age=31536000; includeSubDomains"
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+            + "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 

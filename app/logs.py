@@ -7,7 +7,7 @@ import re
 # Shapes of credentials that must never reach a log line, whoever wrote the message.
 _SECRET_SHAPES = re.compile(
     r"(sk-(?:proj-)?[A-Za-z0-9_-]{8,}|AKIA[0-9A-Z]{16}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"
-    r"|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,})")
+    + r"|eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,})")
 
 
 class RedactingFilter(logging.Filter):

@@ -35,8 +35,8 @@ _ECHO = re.compile(r"\s*(echo|repeat):", re.I)
 _CALL = re.compile(r"\s*call:\s*([\w.-]+)\s*(.*)", re.I | re.S)
 _GREETING_REPLY = (
     f"{_PREFIX} Hello! chatgate is answering with its built-in offline model because no OPENAI_API_KEY is set "
-    "(or OFFLINE_MODEL is on); put OPENAI_API_KEY=sk-... in the environment or .env and restart to talk to a "
-    "real model."
+    + "(or OFFLINE_MODEL is on); put OPENAI_API_KEY=sk-... in the environment or .env and restart to talk to a "
+    + "real model."
 )
 _PLACEHOLDERS = {"number": 0, "integer": 0, "boolean": False, "array": [], "object": {}, "null": None}
 _STOPWORDS = frozenset(
@@ -91,7 +91,7 @@ def _compose(messages: list[dict]) -> str:
         topic = f"You asked about {listing}."
     note = " (following your system instructions)" if system else ""
     return (f"{_PREFIX} {topic} This is message {turn} in our conversation{note}. "
-            "I can only give canned answers; set OPENAI_API_KEY for real ones.")
+            + "I can only give canned answers; set OPENAI_API_KEY for real ones.")
 
 
 def _placeholder(spec: Any, text: str) -> Any:

@@ -16,7 +16,7 @@ def _fernet(key: str) -> Fernet:
         return Fernet(key.strip().encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         raise ConfigError("SECRETS_KEY: expected a Fernet key (44 url-safe base64 characters); "
-                          "make one with `flask --app wsgi secrets generate-key`") from None
+                          + "make one with `flask --app wsgi secrets generate-key`") from None
 
 
 def read_secrets_file(path: str, key: str) -> dict:

@@ -126,7 +126,7 @@ def duration(raw: str) -> int:
 def database_url(raw: str) -> str:
     if not re.fullmatch(r"\s*(sqlite|postgres|postgresql)(\+\w+)?://\S*\s*", raw):
         raise ValueError("expected a SQLAlchemy URL such as sqlite:///instance/chatgate.db "
-                         "or postgresql+psycopg://user@host:5432/chatgate")
+                         + "or postgresql+psycopg://user@host:5432/chatgate")
     return raw.strip()
 
 
@@ -138,7 +138,7 @@ def fernet_keys(raw: str) -> Secret:
             Fernet(key.encode("ascii"))
         except (ValueError, UnicodeEncodeError):
             raise ValueError("expected a comma list of Fernet keys (44 url-safe base64 characters each); "
-                             "make one with `flask --app wsgi db generate-key`") from None
+                             + "make one with `flask --app wsgi db generate-key`") from None
     return Secret(",".join(keys))
 
 

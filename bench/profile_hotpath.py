@@ -130,11 +130,11 @@ def live(args) -> int:
         if line:
             data = json.loads(line[9:])
             print(f"under load: {data['requests'] / (data['duration_us'] / 1e6):,.0f} req/s at 16 connections "
-                  f"(slower than unprofiled: py-spy takes CPU too)")
+                  + f"(slower than unprofiled: py-spy takes CPU too)")
         elif args.load == "streams" and out.strip():
             summary = json.loads(out.strip().splitlines()[-1])
             print(f"under load: {summary['ok']} of {summary['streams']} streams ok, TTFB p99 "
-                  f"{summary['ttfb_ms']['p99']} ms (py-spy takes CPU too)")
+                  + f"{summary['ttfb_ms']['p99']} ms (py-spy takes CPU too)")
         if raw.exists():
             print(top_from_collapsed(raw, args.top))
             print(f"\ncollapsed stacks: {raw.relative_to(ROOT)}")
@@ -223,7 +223,7 @@ def _child() -> int:
         html.write_text(prof.output_html(), encoding="utf-8")
         print(f"HTML: {html.relative_to(ROOT)}")
     print(f"{n} requests to {path} in {elapsed:.2f} s under the profiler: {1000 * elapsed / n:.3f} ms each "
-          "(test client included)")
+          + "(test client included)")
     return 0
 
 

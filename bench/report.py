@@ -57,7 +57,7 @@ def machine(app_python: str, litellm_venv: Path) -> dict:
         "wrk": (_cmd(["wrk", "-v"]).splitlines() or [""])[0].split(" [")[0],
     }
     app_pkgs = _cmd([app_python, "-c", "import importlib.metadata as m; print(' '.join(p + '=' + m.version(p) "
-                     "for p in ('flask', 'gunicorn', 'gevent', 'requests')))"])
+                     + "for p in ('flask', 'gunicorn', 'gevent', 'requests')))"])
     if app_pkgs and "Error" not in app_pkgs:
         versions["app_packages"] = app_pkgs
     commit = _cmd(["git", "-C", str(Path(__file__).resolve().parent.parent), "rev-parse", "--short", "HEAD"])
@@ -199,13 +199,13 @@ def table(result: dict) -> str:
     subj = result.get("subjects", {})
     lines = [
         f"**Run:** {result.get('started_at', '?')} UTC, commit {m.get('commit', '?')}, "
-        f"{result.get('elapsed_s', 0):.0f} s in all.  ",
+        + f"{result.get('elapsed_s', 0):.0f} s in all.  ",
         f"**Machine:** {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gib', '?')} GiB RAM, "
-        f"{m.get('os', '?')} (kernel {m.get('kernel', '?')}), Python {m.get('versions', {}).get('python', '?')}, "
-        f"nginx {m.get('versions', {}).get('nginx', '?')}, {m.get('versions', {}).get('wrk', 'wrk ?')}.",
+        + f"{m.get('os', '?')} (kernel {m.get('kernel', '?')}), Python {m.get('versions', {}).get('python', '?')}, "
+        + f"nginx {m.get('versions', {}).get('nginx', '?')}, {m.get('versions', {}).get('wrk', 'wrk ?')}.",
         "",
         f"**Non-streamed** — wrk, 1 thread, {st.get('wrk_duration_s', 0):g} s per run after a "
-        f"{st.get('wrk_warmup_s', 0):g} s warm-up"
+        + f"{st.get('wrk_warmup_s', 0):g} s warm-up"
         + (f", median of {st['wrk_repeat']} runs" if st.get("wrk_repeat", 1) > 1 else ", one run per setting")
         + ". *Added* = subject minus the direct upstream at the same number of connections.",
         "",
@@ -235,14 +235,14 @@ def table(result: dict) -> str:
                                "", ""]))
     lines.append("")
     lines.append("Direct-upstream figures in parentheses are absolute latencies, not added ones. Server CPU "
-                 "per request = CPU time of the server's whole process tree during the 16-connection run ÷ requests. "
-                 "A negative added value means the difference is within run-to-run noise.")
+                 + "per request = CPU time of the server's whole process tree during the 16-connection run ÷ requests. "
+                 + "A negative added value means the difference is within run-to-run noise.")
     lines.append("")
     lines += [
         f"**Streamed** — {st.get('streams', 0):,} concurrent streams of {st.get('stream_chunks')} chunks at "
-        f"{st.get('stream_interval_ms', 0):g} ms from the asyncio mock, opened over {st.get('stream_ramp_s', 0):g} s "
-        f"by {st.get('stream_client_procs')} client processes. TTFB = request sent → first content chunk. "
-        "Memory = peak summed RSS of the server's whole process tree, sampled every 100 ms (PSS beside it).",
+        + f"{st.get('stream_interval_ms', 0):g} ms from the asyncio mock, opened over {st.get('stream_ramp_s', 0):g} s "
+        + f"by {st.get('stream_client_procs')} client processes. TTFB = request sent → first content chunk. "
+        + "Memory = peak summed RSS of the server's whole process tree, sampled every 100 ms (PSS beside it).",
         "",
         _row(["subject", "ok / streams", "errors", "open at peak", "TTFB p50", "TTFB p99", "added TTFB p50",
               "added TTFB p99", "peak MB RSS (PSS)", "server CPU s"]),
@@ -315,14 +315,14 @@ def _notes(result: dict) -> list[str]:
     other = m.get("other_work_pct")
     if other is not None and (other > 10 or (m.get("busy_before_pct") or 0) > 15):
         notes.append(f"- **The machine was not idle**: work outside the benchmark used {other:.0f}% of the CPU during "
-                     f"the run ({m.get('busy_before_pct')}% busy just before it), so these numbers are lower than "
-                     "an idle machine gives.")
+                     + f"the run ({m.get('busy_before_pct')}% busy just before it), so these numbers are lower than "
+                     + "an idle machine gives.")
     elif other is not None:
         notes.append(f"- Other work on the machine during the run: {other:.0f}% of the CPU.")
     ups = result.get("upstream", {}).get("stream") or {}
     if ups.get("cpu_s"):
         notes.append(f"- Harness cost for the direct streams: mock {ups['cpu_s'].get('upstream', 0):.1f} CPU s, "
-                     f"client {ups['cpu_s'].get('client', 0):.1f} CPU s (all on the same {m.get('cores', '?')} cores).")
+                     + f"client {ups['cpu_s'].get('client', 0):.1f} CPU s (all on the same {m.get('cores', '?')} cores).")
     subj = result.get("subjects", {})
     cg = subj.get("chatgate")
     if cg:
@@ -336,7 +336,7 @@ def _notes(result: dict) -> list[str]:
         if cg.get("server"):
             g = cg.get("gunicorn") or {}
             notes.append(f"- server: `{cg['server']}` ({g.get('workers', '?')} {g.get('worker_class', '?')} "
-                         f"workers, {g.get('worker_connections', '?')} connections each)")
+                         + f"workers, {g.get('worker_connections', '?')} connections each)")
         if cg.get("overridden_settings"):
             notes.append("- chatgate settings given through BENCH_CHATGATE_*: " + ", ".join(cg["overridden_settings"]))
         if cg.get("status") == "failed":
@@ -348,7 +348,7 @@ def _notes(result: dict) -> list[str]:
     if lite:
         if lite.get("server"):
             notes.append(f"- LiteLLM {lite.get('version', '?')}: `{lite['server']}`; master key set (it refuses "
-                         "to start without one), no database, its default logging")
+                         + "to start without one), no database, its default logging")
         if lite.get("status") == "failed":
             notes.append(f"- LiteLLM not measured: {lite.get('reason')}")
     for name in SUBJECTS:
@@ -356,7 +356,7 @@ def _notes(result: dict) -> list[str]:
         s = entry.get("stream") or {}
         if s.get("content_mismatch"):
             notes.append(f"- {entry.get('label', name)}: {s['content_mismatch']} streams completed with text that "
-                         "differs from what the upstream sent")
+                         + "differs from what the upstream sent")
     return notes
 
 

@@ -352,8 +352,8 @@ class Subject:
 def chatgate_gunicorn_settings() -> dict:
     """Worker class, count and connections as chatgate's gunicorn.conf.py resolves them here."""
     code = ("import json, runpy; ns = runpy.run_path('gunicorn.conf.py'); "
-            "print(json.dumps({k: ns.get(k) for k in ('worker_class', 'workers', 'worker_connections', "
-            "'threads', 'keepalive', 'timeout')}))")
+            + "print(json.dumps({k: ns.get(k) for k in ('worker_class', 'workers', 'worker_connections', "
+            + "'threads', 'keepalive', 'timeout')}))")
     env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS")}
     try:
         res = run_cmd([str(APP_VENV / "bin" / "python"), "-c", code], 60, env=env, cwd=str(ROOT))
@@ -420,8 +420,8 @@ class Chatgate(Subject):
         command and records what it added. Anything else is a real configuration error and is raised.
         """
         check = ("import sys\nfrom config import ConfigError, load_config\ntry:\n"
-                 "    load_config().check_serving()\nexcept ConfigError as err:\n"
-                 "    print('CONFIG_ERROR', err)\n    sys.exit(3)\n")
+                 + "    load_config().check_serving()\nexcept ConfigError as err:\n"
+                 + "    print('CONFIG_ERROR', err)\n    sys.exit(3)\n")
         notes: list[str] = []
         for _ in range(6):
             res = run_cmd([str(APP_VENV / "bin" / "python"), "-c", check], 60, env=env, cwd=str(ROOT))
@@ -439,13 +439,13 @@ class Chatgate(Subject):
                 argv[0] = str(APP_VENV / "bin" / "flask")
             elif not shutil.which("openssl"):
                 argv = [sys.executable, "-c", "import secrets, base64; "
-                        "print(base64.b64encode(secrets.token_bytes(48)).decode())"]
+                        + "print(base64.b64encode(secrets.token_bytes(48)).decode())"]
             made = run_cmd(argv, 60, env=env, cwd=str(ROOT))
             value = _last_line(made.stdout) if made.returncode == 0 and made.stdout.strip() else None
             if value is None and "generate-key" in command:
                 # The command is not there yet; the setting is a Fernet key, which the app's own library makes.
                 value = run_cmd([str(APP_VENV / "bin" / "python"), "-c", "from cryptography.fernet import Fernet; "
-                                 "print(Fernet.generate_key().decode())"], 60).stdout.strip() or None
+                                 + "print(Fernet.generate_key().decode())"], 60).stdout.strip() or None
                 command += " (failed; made a Fernet key directly)"
             if value is None:
                 raise RuntimeError(f"chatgate needs {var}; `{command}` failed: "
@@ -516,7 +516,7 @@ class Chatgate(Subject):
             self.path = "/chat"
         else:
             raise RuntimeError(f"chatgate answered /v1/chat/completions {status} and /chat {chat_status}; "
-                               f"log: {self.log_tail()}")
+                               + f"log: {self.log_tail()}")
         # Auth is on only if the server refuses the same request without the key.
         no_key_status = post(self.url, self.body(False), None)[0] if self.key else None
         auth_on = bool(self.key) and no_key_status in (401, 403)
@@ -584,13 +584,13 @@ class LiteLLM(Subject):
         cfg = self.work / "litellm.yaml"
         cfg.write_text(
             "model_list:\n"
-            f"  - model_name: {MODEL}\n"
-            "    litellm_params:\n"
-            f"      model: openai/{MODEL}\n"
-            f"      api_base: {self.upstream.base_url}\n"
-            f"      api_key: {UPSTREAM_KEY}\n"
-            "litellm_settings:\n"
-            "  telemetry: false\n", encoding="utf-8")
+            + f"  - model_name: {MODEL}\n"
+            + "    litellm_params:\n"
+            + f"      model: openai/{MODEL}\n"
+            + f"      api_base: {self.upstream.base_url}\n"
+            + f"      api_key: {UPSTREAM_KEY}\n"
+            + "litellm_settings:\n"
+            + "  telemetry: false\n", encoding="utf-8")
         # Recent LiteLLM refuses to start without a master key; with one, it checks client keys like chatgate.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")}
         env.update(LITELLM_MASTER_KEY=self.master_key, LITELLM_LOCAL_MODEL_COST_MAP="True")
@@ -656,7 +656,7 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per measured wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk warm-up per subject")
     parser.add_argument("--repeat", type=int, default=1, help="measured wrk runs per setting; the median counts "
-                        "(single runs vary by up to ±25%% here)")
+                        + "(single runs vary by up to ±25%% here)")
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--ramp", type=float, default=1.0, help="seconds over which the streams open")
     parser.add_argument("--stream-timeout", type=float, default=60.0, help="deadline of one stream run")
@@ -711,7 +711,7 @@ def main(argv=None) -> int:
         result["machine"]["busy_before_pct"] = procs.busy_percent(2.0)
         if result["machine"]["busy_before_pct"] > 15:
             log(f"warning: the machine is {result['machine']['busy_before_pct']:.0f}% busy before the run; "
-                "other work will skew the numbers")
+                + "other work will skew the numbers")
 
         # Everything the machine does from here on, minus what this run and its children use, is other work.
         busy0, own0, wall0 = procs.system_busy_seconds(), procs.own_seconds(), time.monotonic()

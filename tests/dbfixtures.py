@@ -32,7 +32,7 @@ def pg_schema() -> Iterator[str]:
     except OperationalError as err:
         admin.dispose()
         pytest.fail(f"PostgreSQL is not reachable at {PG_URL} ({type(err).__name__}); start it with "
-                    "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`")
+                    + "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`")
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{name}"
     finally:

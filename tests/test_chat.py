@@ -38,7 +38,7 @@ def test_system_prompt_and_parameters_reach_the_model(client):
     ("write to jane.doe@example.com", "write to [EMAIL]", "email"),
     ("card 4111 1111 1111 1111 ok", "card [CARD] ok", "card"),
     ("call +1-202-555-0143 now", "call [PHONE] now", "phone"),
-    ("key sk-proj-abcdefghijklmnopqrstuvwxyz012345", "key [SECRET]", "secret"),
+    ("key sk-proj-" + "abcdefghijklmnopqrstuvwxyz012345", "key [SECRET]", "secret"),  # fake, split on purpose
 ])
 def test_pii_in_replies_is_redacted(make_app, said, shown, kind):
     # Prompt redaction off, so the PII reaches the model and comes back in the reply.
@@ -92,7 +92,7 @@ def test_bad_blocklist_file_stops_start_up(make_app, tmp_path):
 @responses.activate
 def test_high_risk_pii_is_removed_from_prompts_before_they_leave(remote):
     responses.post(URL, json=completion())
-    ask(remote, "my card is 4111-1111-1111-1111, ssn 123-45-6789, mail a@b.co", system="key AKIAABCDEFGHIJKLMNOP")
+    ask(remote, "my card is 4111-1111-1111-1111, ssn 123-45-6789, mail a@b.co", system="key AKIA" + "ABCDEFGHIJKLMNOP")
     sent = json.loads(responses.calls[0].request.body)["messages"]
     assert sent[0]["content"] == "key [SECRET]"
     assert sent[1]["content"] == "my card is [CARD], ssn [SSN], mail a@b.co"

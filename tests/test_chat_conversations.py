@@ -126,7 +126,7 @@ def test_usage_is_recorded_for_both_doors_streamed_or_not(db_app):
     client.post("/v1/chat/completions", json={**v1, "stream": True}).get_data()
     app.extensions["store"].ledger.flush()
     rows = raw_rows(app, "SELECT endpoint, stream, status, prompt_tokens > 0, completion_tokens > 0 "
-                         "FROM usage ORDER BY id")
+                         + "FROM usage ORDER BY id")
     assert [(r[0], bool(r[1]), r[2], bool(r[3]), bool(r[4])) for r in rows] == [
         ("/chat", False, 200, True, True), ("/chat", True, 200, True, True),
         ("/v1/chat/completions", False, 200, True, True), ("/v1/chat/completions", True, 200, True, True)]

@@ -341,7 +341,7 @@ class MockProtocol(asyncio.Protocol):
         self.t0 = self.loop.time()
         self.interval = max(opts.interval_ms, 0.0) / 1000
         self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-                             b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
+                             + b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
                              + (b"" if self.keep else b"Connection: close\r\n") + b"\r\n")
         self._send_chunk(0)
 
@@ -643,7 +643,7 @@ def main(argv=None) -> None:
     parser.add_argument("--interval-ms", type=float, default=20.0, help="time between chunks")
     parser.add_argument("--fault", default="", help="a fault applied to every request")
     parser.add_argument("--workers", type=int, default=1, help="processes accepting on one socket "
-                        "(each keeps its own /_mock/stats)")
+                        + "(each keeps its own /_mock/stats)")
     parser.add_argument("--uvloop", action="store_true", help="use uvloop when it is installed")
     args = parser.parse_args(argv)
     if args.uvloop:

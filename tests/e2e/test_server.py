@@ -62,8 +62,8 @@ def test_production_without_a_key_refuses_to_start_with_one_line():
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.startswith("chatgate:")]
     assert lines == ["chatgate: configuration error: OPENAI_API_KEY: production needs an upstream key "
-                     "(or OPENAI_API_KEY_FILE, or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true "
-                     "to serve the offline model"]
+                     + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true "
+                     + "to serve the offline model"]
     assert "Traceback" not in proc.stderr
 
 

@@ -331,8 +331,8 @@ def test_long_token_is_released_once_it_ends():
     assert "Ab3" not in out
     out += sf.feed(" and then plenty of ordinary words to move the window along. " * 3)
     assert "[SECRET] and then" in out
-    assert out + sf.finish() == FILTER.apply("token sk-proj-" + "Ab3_x9" * 250 + " and then plenty of ordinary words "
-                                             "to move the window along. " * 3).text
+    assert out + sf.finish() == FILTER.apply("token sk-proj-" + "Ab3_x9" * 250
+                                             + (" and then plenty of ordinary words " + "to move the window along. ") * 3).text
 
 
 def test_unterminated_pem_block_is_redacted_to_the_end():

@@ -213,7 +213,7 @@ def _headers(limit: int, remaining: int, reset: float) -> dict:
 
 def init_app(app, config) -> None:
     """Pick the counter store, and count every request to a protected route."""
-    from flask import g
+    from flask import g, request
 
     from .auth import PROTECTED, current_caller
 
@@ -224,8 +224,6 @@ def init_app(app, config) -> None:
         fail=config.LIMITS_FAIL)
 
     def count_request() -> None:
-        from flask import request
-
         if request.method != "OPTIONS":
             g.ratelimit_headers = limiter.check_request(current_caller())
 

@@ -26,13 +26,14 @@ bp = Blueprint("openai", __name__, url_prefix="/v1")
 def chat_completions():
     """OpenAI's chat completions, JSON or streamed chunks."""
     req = validate(ChatCompletionRequest, read_json_object(request))
-    messages = req.model_dump(exclude_none=True, by_alias=True, include={"messages"})["messages"]
+    fields = req.model_dump(exclude_none=True, by_alias=True, include={"messages", *PASS_THROUGH})
+    messages = fields.pop("messages")
     _check_messages(messages, current_app.config["MAX_PROMPT_CHARS"])
     if req.stream and (req.n or 1) > 1:
         raise InvalidRequest("n greater than 1 cannot be streamed", param="n", code="unsupported_value")
     gw = gateway()
     payload = {"model": gw.resolve_model(req.model), "messages": gw.guard(messages)}
-    payload.update(req.model_dump(exclude_none=True, by_alias=True, include=set(PASS_THROUGH)))
+    payload.update(fields)
     if req.stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from .accounting import CLIENT_CLOSED
@@ -26,7 +26,6 @@ class StreamEnd:
     usage: dict
     filter: FilterResult
     reply: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class ReplyStream:

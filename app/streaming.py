@@ -21,8 +21,7 @@ def event(obj) -> bytes:
     return encode_sse(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
 
 
-def sse_response(stream: ReplyStream, formatter: Formatter, opening: bytes = b"",
-                 on_end: Callable[[str, object], None] | None = None) -> Response:
+def sse_response(stream: ReplyStream, formatter: Formatter, opening: bytes = b"") -> Response:
     """A text/event-stream response that proxies must not buffer and that always ends honestly."""
     def body() -> Iterator[bytes]:
         events = stream.events()
@@ -30,8 +29,6 @@ def sse_response(stream: ReplyStream, formatter: Formatter, opening: bytes = b""
             if opening:
                 yield opening
             for kind, data in events:
-                if on_end is not None and kind in ("end", "error"):
-                    on_end(kind, data)
                 yield from formatter(kind, data)
         finally:
             # The client may leave mid-stream: closing the relay closes the upstream response.

@@ -68,7 +68,7 @@ def post_worker_init(worker):
 
 def ssl_context(conf, default_ssl_context_factory):
     """gunicorn's TLS context with our floor: TLS 1.2 minimum, no compression."""
-    from app.tls import harden
+    from app.ops.tls import harden
 
     return harden(default_ssl_context_factory())
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 import sys
 
-from app import create_app
+from app import create_app, start
 from config import ConfigError
 
 try:
-    app = create_app()
+    app = start(create_app())
 except ConfigError as err:
     # One line naming the variable; never a traceback for a settings mistake.
     sys.exit(f"chatgate: configuration error: {err}")
@@ -16,7 +16,7 @@ except ConfigError as err:
 
 def main() -> None:
     """Serve with Flask's development server, over HTTPS when TLS files are configured."""
-    from app.tls import server_context
+    from app.ops.tls import server_context
 
     settings = app.config["SETTINGS"]
     try:

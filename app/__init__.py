@@ -1,43 +1,42 @@
-"""chatgate: a Flask JSON gateway for OpenAI-compatible chat completions."""
+"""chatgate: a Flask JSON gateway for OpenAI-compatible chat completions.
+
+The package's folders follow a request (README, "How it is built"): ``api``
+(the doors) → ``access`` (who, how much) → ``core`` (bounds, guard, gateway,
+reply streams, turns) → ``upstream`` and ``filter`` → ``storage``; ``config``,
+``errors`` and ``ops`` underneath everything, ``openapi`` and ``cli`` on top.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
 
 from flask import Flask
 
-if TYPE_CHECKING:
-    from config import Config
+from .config import Config, load_config
 
 
-def create_app(config: "Config | Mapping[str, str] | None" = None) -> Flask:
-    """Build the app: each part wires itself; nothing here calls the network."""
-    # Imported here, not at the top: config builds on app.settings, so the package must load first.
-    from config import load_config
-
+def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
+    """Build the app: settings, services, then each room wires itself; nothing here calls the network."""
     if config is None or isinstance(config, Mapping):
         config = load_config(config)
     app = Flask(__name__, instance_path=None)
     app.config.from_mapping(config.as_mapping())
     app.config["SETTINGS"] = config
-    app.json.sort_keys = False
-    app.json.compact = True
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.compact = True  # type: ignore[attr-defined]
 
-    from . import (auth, chat, cli, conversations, db, dbcli, errors, health, http, limits, logs, openai_api,
-                   openapi, pages, pipeline)
+    from . import api, cli, openapi, services
+    from .ops import logs
 
     logs.init_logging(config.LOG_LEVEL, config.secret_values())
-    errors.register_error_handlers(app)
-    http.init_app(app)
-    db.init_app(app, config)
-    auth.init_app(app, config)
-    limits.init_app(app, config)
-    pipeline.init_app(app, config)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(chat.bp)
-    app.register_blueprint(openai_api.bp)
-    app.register_blueprint(conversations.bp)
-    app.register_blueprint(openapi.bp)
-    app.register_blueprint(pages.bp)
+    app.extensions["chatgate"] = services.build(config, app.instance_path)
+    api.init_app(app)
+    openapi.init_app(app)
     cli.init_app(app)
-    dbcli.init_app(app)
+    return app
+
+
+def start(app: Flask) -> Flask:
+    """Start-up work that reaches outside the process: with DB_AUTO_MIGRATE, bring the schema up to date."""
+    if app.config["DB_AUTO_MIGRATE"]:
+        app.extensions["chatgate"].database.upgrade_at_start()
     return app

@@ -1,34 +1,56 @@
-"""The one error hierarchy and the one JSON error shape.
+"""Every error chatgate raises, the one table that translates library exceptions, and the retry policy.
 
-Every failure a client can see is an ``APIError`` subclass carrying an HTTP
-status, an OpenAI-style ``type`` and a stable ``code``::
+The whole tree (status, OpenAI-style ``type``, stable ``code``)::
 
-    APIError (500 api_error)
-    ├── InvalidRequest          400 invalid_request_error
-    │   └── PromptRejected      400 (prompt hit the block list / moderation)
-    ├── AuthenticationFailed    401 authentication_error
-    ├── NotFound                404
-    ├── MethodNotAllowed        405
-    ├── PayloadTooLarge         413
-    ├── UnsupportedMediaType    415
-    ├── RateLimited             429 rate_limit_error (+ Retry-After)
-    ├── UpstreamError           502 upstream_error
-    │   ├── UpstreamAuthError   502 (the upstream refused *our* key)
-    │   └── UpstreamBadResponse 502 (unparseable or malformed body)
-    ├── ServiceUnavailable      503
-    └── UpstreamTimeout         504
+    Exception
+    ├── ConfigError (ValueError)      a setting is missing or malformed: start-up stops with one line
+    ├── StoreDown                     the shared counter store (Redis) did not answer; limits decide
+    ├── StreamFailed                  an upstream stream broke after it began; carries the APIError
+    └── APIError                      500 api_error / internal_error: everything a client may see
+        ├── InvalidRequest            400 invalid_request_error (invalid_value, unknown_field, …)
+        │   └── PromptRejected        400 prompt_blocked, prompt_flagged
+        ├── AuthenticationFailed      401 authentication_error (invalid_api_key, missing_api_key)
+        ├── NotFound                  404 not_found, conversation_not_found, model_not_found
+        ├── MethodNotAllowed          405
+        ├── PayloadTooLarge           413 request_too_large
+        ├── UnsupportedMediaType      415
+        ├── RateLimited               429 rate_limit_error (+ Retry-After)
+        ├── UpstreamError             502 upstream_error, upstream_unreachable, upstream_stream_*
+        │   ├── UpstreamAuthError     502 upstream_misconfigured (the upstream refused our key)
+        │   └── UpstreamBadResponse   502 bad_upstream_response
+        ├── ServiceUnavailable        503 service_unavailable, upstream_not_configured, limits_unavailable
+        │   └── StorageUnavailable    503 database_unavailable, schema_outdated
+        │       ├── Undecryptable     503 undecryptable (no configured key opens stored text)
+        │       └── KeyMissing        503 encryption_key_missing
+        └── UpstreamTimeout           504 upstream_timeout
 
-``register_error_handlers`` turns these, Werkzeug's HTTP exceptions and any
-unexpected exception into ``{"error": {message, type, param, code}}``.
+``translate`` maps exceptions from requests, urllib3, SQLAlchemy and redis onto
+this tree through one table, most specific class first. ``retryable`` is the
+one retry policy: it decides whether chatgate retries an upstream call and
+whether a client may retry chatgate (the ``x-should-retry`` header), so the two
+can never disagree. Turning an APIError into the JSON shape is the HTTP
+layer's job (``app.api.errors``); nothing here imports Flask.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+import requests
+import urllib3.exceptions
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+class StoreDown(Exception):
+    """The shared counter store could not be reached (its exception's type name is the message)."""
 
 
 class APIError(Exception):
@@ -39,7 +61,8 @@ class APIError(Exception):
     code = "internal_error"
     message = "internal error"
 
-    def __init__(self, message=None, *, param=None, code=None, headers=None):
+    def __init__(self, message: str | None = None, *, param: str | None = None, code: str | None = None,
+                 headers: Mapping[str, str] | None = None):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.param = param
@@ -49,8 +72,12 @@ class APIError(Exception):
 
     def to_dict(self) -> dict:
         """The OpenAI-shaped error body."""
-        return {"error": {"message": self.message, "type": self.type,
-                          "param": self.param, "code": self.code}}
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the client may usefully send the same request again."""
+        return retryable(self.status, code=self.code)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, code={self.code!r})"
@@ -130,61 +157,114 @@ class ServiceUnavailable(APIError):
     status, type, code, message = 503, "service_unavailable", "service_unavailable", "service unavailable"
 
 
+class StorageUnavailable(ServiceUnavailable):
+    """The database cannot be used right now."""
+
+    code, message = "database_unavailable", "the database is unavailable"
+
+
+class Undecryptable(StorageUnavailable):
+    """Stored text that no configured key opens: a key was dropped too early or the row is damaged."""
+
+    code = "undecryptable"
+    message = "stored conversation text cannot be decrypted with the configured DATA_ENCRYPTION_KEY"
+
+
+class KeyMissing(StorageUnavailable):
+    """No key is configured (production without DATA_ENCRYPTION_KEY)."""
+
+    code = "encryption_key_missing"
+    message = "DATA_ENCRYPTION_KEY is not set, so conversation text cannot be stored or read"
+
+
 class UpstreamTimeout(APIError):
     """The upstream did not answer in time."""
 
     status, type, code, message = 504, "timeout", "upstream_timeout", "the upstream model service timed out"
 
 
-_HTTP_STATUS = {400: InvalidRequest, 401: AuthenticationFailed, 404: NotFound,
-                405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType,
-                429: RateLimited}
+class StreamFailed(Exception):
+    """The upstream stream broke after it began; carries the APIError to report."""
+
+    def __init__(self, error: APIError):
+        super().__init__(error.code)
+        self.error = error
 
 
-# Statuses a client may usefully retry; for the rest, OpenAI's SDKs are told not to.
-_RETRYABLE = frozenset({408, 409, 429, 502, 504})
-_NOT_RETRYABLE_CODES = frozenset({"upstream_misconfigured", "upstream_not_configured"})
+# --- the retry policy
+
+RETRY_STATUSES = frozenset({408, 409, 429})
+# Codes that no retry can fix: an operator must act first (or, for internal_error, may have to).
+NEVER_RETRY_CODES = frozenset({"internal_error", "upstream_misconfigured", "upstream_not_configured",
+                               "schema_outdated", "undecryptable", "encryption_key_missing"})
 
 
-def error_response(err: APIError):
-    """Build the Flask response for an APIError."""
-    resp = jsonify(err.to_dict())
-    resp.status_code = err.status
-    for name, value in err.headers.items():
-        resp.headers[name] = value
-    if err.status not in _RETRYABLE or err.code in _NOT_RETRYABLE_CODES:
-        resp.headers.setdefault("x-should-retry", "false")
-    return resp
+def retryable(status: int, *, code: str | None = None, hint: str | None = None) -> bool:
+    """One answer to "retry the upstream?" and "may a client retry us?": 408, 409, 429 and 5xx.
+
+    ``hint`` is an ``x-should-retry`` header ("true"/"false"), which wins; a
+    code in NEVER_RETRY_CODES is never worth retrying, whatever its status.
+    """
+    hint = (hint or "").lower()
+    if hint in ("true", "false"):
+        return hint == "true"
+    if code in NEVER_RETRY_CODES:
+        return False
+    return status in RETRY_STATUSES or status >= 500
 
 
-def from_http_exception(exc: HTTPException) -> APIError:
-    """Translate a Werkzeug HTTP exception into our hierarchy."""
-    cls = _HTTP_STATUS.get(exc.code or 500)
-    if cls is None:
-        err = APIError(exc.description or "error")
-        err.status = exc.code or 500
-        err.code = (exc.name or "error").lower().replace(" ", "_")
-        return err
-    headers = {}
-    if exc.code == 405 and getattr(exc, "valid_methods", None):
-        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-    # Werkzeug's own descriptions are written for HTML pages; ours are shorter.
-    return cls(headers=headers)
+# --- library exceptions onto ours
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Route every error through the one JSON shape."""
+def _upstream_unreachable(_err: BaseException) -> Exception:
+    return UpstreamError("the upstream model service could not be reached", code="upstream_unreachable")
 
-    @app.errorhandler(APIError)
-    def _api_error(err: APIError):
-        return error_response(err)
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        return error_response(from_http_exception(exc))
+def _connection_error(err: BaseException) -> Exception:
+    # requests wraps a read timeout met while reading the status line in a ConnectionError.
+    return UpstreamTimeout() if caused_by(err, urllib3.exceptions.ReadTimeoutError) else _upstream_unreachable(err)
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        # Log the type only: an exception's text may hold request data or secrets.
-        log.error("unhandled %s", type(exc).__name__, exc_info=app.debug)
-        return error_response(APIError())
+
+def _database_down(_err: BaseException) -> Exception:
+    return StorageUnavailable()
+
+
+def _store_down(err: BaseException) -> Exception:
+    return StoreDown(type(err).__name__)
+
+
+# Looked up along the exception's MRO, so the most specific entry wins.
+TRANSLATIONS: dict[type, Callable[[BaseException], Exception]] = {
+    # ConnectTimeout is a ConnectionError first in its MRO, so it needs its own entry.
+    requests.ConnectTimeout: lambda _err: UpstreamTimeout(),
+    requests.Timeout: lambda _err: UpstreamTimeout(),
+    requests.ConnectionError: _connection_error,
+    requests.RequestException: _upstream_unreachable,
+    urllib3.exceptions.ReadTimeoutError: lambda _err: UpstreamTimeout(),
+    urllib3.exceptions.HTTPError: _upstream_unreachable,
+    OperationalError: _database_down,
+    InterfaceError: _database_down,
+    PoolTimeout: _database_down,
+    RedisError: _store_down,
+}
+
+
+def translate(err: BaseException) -> Exception | None:
+    """Our exception for a library's one (None when the table has no entry for it)."""
+    for cls in type(err).__mro__:
+        make = TRANSLATIONS.get(cls)
+        if make is not None:
+            return make(err)
+    return None
+
+
+def caused_by(err: BaseException, kind: type) -> bool:
+    """True when ``err`` is, wraps or was caused by a ``kind`` (within a few links)."""
+    cur: BaseException | None = err
+    for _ in range(8):
+        if cur is None:
+            return False
+        if isinstance(cur, kind) or any(isinstance(a, kind) for a in getattr(cur, "args", ())):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False

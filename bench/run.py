@@ -43,7 +43,8 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import procs, report  # noqa: E402
-from bench.upstream import canned, nginx  # noqa: E402
+from bench.upstream import nginx  # noqa: E402
+from tests.mock_upstream import canned  # noqa: E402
 
 APP_VENV = ROOT / ".venv"
 BENCH_VENV = BENCH / ".venv"
@@ -198,7 +199,7 @@ class Upstream:
                     str(root / "nginx.conf")]
             self.proc = self.managed.start("nginx", argv, self.work / "nginx.log")
         else:
-            argv = [bench_python(), "-m", "bench.upstream.mock", "--port", str(self.port), "--chunks",
+            argv = [bench_python(), "-m", "tests.mock_upstream.server", "--port", str(self.port), "--chunks",
                     str(self.chunks), "--interval-ms", str(self.interval_ms), "--workers", str(self.workers)]
             self.proc = self.managed.start("mock", argv, self.work / "mock.log", cwd=str(ROOT))
         if not procs.wait_for(lambda: procs.port_open(self.port), 15, self.proc):

@@ -3,18 +3,26 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app, retry
+from app import create_app, start
+from app.upstream import retry
 from dbfixtures import database_url, db_app  # noqa: F401  (SQLite and PostgreSQL, see tests/dbfixtures.py)
 
 UPSTREAM = "https://upstream.test/v1"
 UPSTREAM_KEY = "sk-test-upstream-key-0123456789abcdefghij"
 
 
+def pytest_collection_modifyitems(items):
+    """Everything under tests/e2e is the end-to-end tier (`make test-unit` leaves it out)."""
+    for item in items:
+        if "e2e" in item.path.parent.parts:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def make_app():
     """Build an app from environment-style settings on top of the testing defaults."""
     def factory(**env):
-        return create_app({"APP_ENV": "testing", **{k: str(v) for k, v in env.items()}})
+        return start(create_app({"APP_ENV": "testing", **{k: str(v) for k, v in env.items()}}))
     return factory
 
 

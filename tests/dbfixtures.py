@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
-from app import create_app
+from app import create_app, start
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
@@ -60,30 +60,34 @@ def db_app(database_url):
     def factory(**env):
         settings = {"APP_ENV": "testing", "DATABASE_URL": database_url, "DATA_ENCRYPTION_KEY": key,
                     **{k: str(v) for k, v in env.items()}}
-        app = create_app(settings)
+        app = start(create_app(settings))
         made.append(app)
         return app
 
     yield factory
     for app in made:
-        app.extensions["store"].ledger.flush()  # before the database goes away under the writer
-        app.extensions["database"].dispose()
+        app.extensions["chatgate"].ledger.flush()  # before the database goes away under the writer
+        app.extensions["chatgate"].database.dispose()
 
 
 def raw_rows(app, sql: str) -> list[tuple]:
     """Rows of a raw SQL query on the app's database, bypassing the store."""
-    with app.extensions["database"].engine.connect() as conn:
+    with app.extensions["chatgate"].database.engine.connect() as conn:
         return [tuple(row) for row in conn.exec_driver_sql(sql).all()]
 
 
 def identify_clients(app):
-    """Let tests act as any client: ``X-Test-Client`` sets g.client_id after client auth has run."""
+    """Let tests act as any client: ``X-Test-Client`` replaces the caller's id after admission has run."""
+    import dataclasses
+
     from flask import g, request
+
+    from app.api.admission import current_caller
 
     def _client():
         if "X-Test-Client" in request.headers:
-            g.client_id = request.headers["X-Test-Client"]
+            g.caller = dataclasses.replace(current_caller(), id=request.headers["X-Test-Client"])
 
-    for blueprint in ("conversations", None):
-        app.before_request_funcs.setdefault(blueprint, []).append(_client)
+    # Test-only: runs after the API blueprint's own admission hook.
+    app.before_request_funcs.setdefault("api", []).append(_client)
     return app

@@ -8,6 +8,12 @@ from .result import BLOCKED_TYPE, HIGH_RISK_TYPES, PII_TYPES, FilterResult
 from .stream import StreamFilter
 
 __all__ = [
-    "BLOCKED_TYPE", "Blocklist", "ContentFilter", "FilterResult", "HIGH_RISK_TYPES", "PII_TYPES",
-    "StreamFilter", "load_blocklist",
+    "BLOCKED_TYPE",
+    "HIGH_RISK_TYPES",
+    "PII_TYPES",
+    "Blocklist",
+    "ContentFilter",
+    "FilterResult",
+    "StreamFilter",
+    "load_blocklist",
 ]

@@ -95,7 +95,7 @@ class Blocklist:
         self.behind = max((r.behind for r in rules), default=0)
 
     @classmethod
-    def from_text(cls, text: str, source: str = "<memory>") -> "Blocklist":
+    def from_text(cls, text: str, source: str = "<memory>") -> Blocklist:
         """Parse block-list file content: one term per line, `#` comments, `re:` patterns."""
         terms, patterns = [], []
         for number, raw in enumerate(text.splitlines(), start=1):

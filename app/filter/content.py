@@ -4,8 +4,16 @@ from __future__ import annotations
 from .blocklist import Blocklist, load_blocklist
 from .pii import SCANNER
 from .result import (
-    ACTION_BLOCKED, ACTION_NONE, ACTION_REDACTED, BLOCKED_TYPE, HIGH_RISK_TYPES, PII_TYPES,
-    FilterResult, check_types, make_findings, render,
+    ACTION_BLOCKED,
+    ACTION_NONE,
+    ACTION_REDACTED,
+    BLOCKED_TYPE,
+    HIGH_RISK_TYPES,
+    PII_TYPES,
+    FilterResult,
+    check_types,
+    make_findings,
+    render,
 )
 from .stream import StreamFilter
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 # The stdlib parser is the only source of the pattern structure; it is private
 # but has been stable for years and is pinned by the interpreter version.
 try:  # pragma: no cover - depends on the interpreter version
-    from re import _constants as _c, _parser as _p
+    from re import _constants as _c
+    from re import _parser as _p
 except ImportError:  # pragma: no cover
     import sre_constants as _c
     import sre_parse as _p

@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections import Counter
 
 from .result import (
-    ACTION_BLOCKED, ACTION_NONE, ACTION_REDACTED, BLOCKED_TYPE, FilterResult, make_findings, render,
+    ACTION_BLOCKED,
+    ACTION_NONE,
+    ACTION_REDACTED,
+    BLOCKED_TYPE,
+    FilterResult,
+    make_findings,
+    render,
 )
 
 

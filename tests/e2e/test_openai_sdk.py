@@ -7,7 +7,7 @@ import openai
 import pytest
 from support import LiveServer
 
-from bench.upstream.mock import run_in_thread
+from mock_upstream import run_in_thread
 
 
 @pytest.fixture(scope="module")

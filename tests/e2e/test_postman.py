@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from support import ROOT, LiveServer, run_cli
 
-from app.openapi_ops import OPERATIONS
+from app.openapi.operations import OPERATIONS
 
 COLLECTION = os.path.join(ROOT, "postman", "chatgate.postman_collection.json")
 ENVIRONMENT = os.path.join(ROOT, "postman", "chatgate.postman_environment.json")

@@ -10,8 +10,8 @@ import pytest
 import requests
 from support import LiveServer, wait_for
 
-from app.sse import iter_sse
-from bench.upstream.mock import run_in_thread
+from app.upstream.sse_codec import iter_sse
+from mock_upstream import run_in_thread
 
 
 @pytest.fixture(scope="module")

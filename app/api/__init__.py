@@ -1,0 +1,30 @@
+"""The doors: HTTP routes, request schemas, error responses and event streams.
+
+``bp`` is the parent of every route that spends money or shows a client's
+data (``/chat``, ``/v1/*``, ``/conversations``, ``/usage``): its
+``before_request`` authenticates and counts each request. Health checks and
+pages sit outside it.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from ..access.proxy import trust_proxies
+from . import admission, chat, conversations, errors, health, http, pages, v1
+
+bp = Blueprint("api", __name__)
+bp.before_request(admission.admit)
+bp.after_request(admission.add_ratelimit_headers)
+bp.register_blueprint(chat.bp)
+bp.register_blueprint(v1.bp)
+bp.register_blueprint(conversations.bp)
+
+
+def init_app(app: Flask) -> None:
+    """Errors, proxy trust, per-request headers, then the routes."""
+    errors.register_error_handlers(app)
+    trust_proxies(app, app.config["TRUSTED_PROXY_HOPS"])
+    http.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(bp)
+    app.register_blueprint(pages.bp)

@@ -1,0 +1,47 @@
+"""Admission to every route that spends money or shows a client's data: who is calling, then counting them.
+
+The API blueprint runs ``admit`` before each of its routes (and its child
+blueprints' routes), so a new protected route is guarded by being put there.
+"""
+from __future__ import annotations
+
+from flask import Response, current_app, g, request
+
+from ..access.keys import Caller
+
+
+def services():
+    """The app's long-lived objects (``app.services.Services``)."""
+    return current_app.extensions["chatgate"]
+
+
+def current_caller() -> Caller:
+    """This request's caller (set by ``admit``; the anonymous caller outside protected routes)."""
+    caller = g.get("caller")
+    if caller is None:
+        caller = g.caller = anonymous()
+    return caller
+
+
+def anonymous() -> Caller:
+    """The caller in open mode: one anonymous client, limits counted per address."""
+    return Caller(id="anonymous", limit_key=f"ip:{request.remote_addr or 'unknown'}")
+
+
+def admit() -> None:
+    """Identify the caller (client key or anonymous), then count the request against its rate limit."""
+    if request.method == "OPTIONS":
+        return  # a CORS preflight carries no credentials by design
+    found = services()
+    if current_app.config["AUTH_MODE"] == "open":
+        g.caller = anonymous()
+    else:
+        g.caller = found.keyring.authenticate(request.headers.get("Authorization"))
+    g.ratelimit_headers = found.limiter.check_request(g.caller)
+
+
+def add_ratelimit_headers(response: Response) -> Response:
+    """RateLimit-* on every counted response, refusals included."""
+    for name, value in (g.get("ratelimit_headers") or {}).items():
+        response.headers.setdefault(name, value)
+    return response

@@ -1,0 +1,47 @@
+"""POST /chat: the main job, prompt in, filtered reply out (JSON or SSE)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, jsonify, request
+
+from ..core.reply_stream import ReplyStream
+from ..core.turns import ChatInput
+from .admission import current_caller, services
+from .body import read_json_object, validate
+from .event_stream import DONE, event, sse_response
+from .schemas import SAMPLING_FIELDS, ChatRequest
+
+bp = Blueprint("chat", __name__)
+
+
+@bp.post("/chat")
+def chat():
+    """Translate /chat's JSON to a turn and the turn's reply back to /chat's JSON or events."""
+    req = validate(ChatRequest, read_json_object(request))
+    params = {name: getattr(req, name) for name in SAMPLING_FIELDS if getattr(req, name) is not None}
+    chat_input = ChatInput(prompt=req.prompt, system=req.system, conversation_id=req.conversation_id,
+                           model=req.model, params=params)
+    turns = services().turns
+    if req.stream:
+        stream = turns.stream(current_caller(), chat_input)
+        return sse_response(stream, _chat_frames(stream))
+    done, conversation_id = turns.complete(current_caller(), chat_input)
+    first = done.choices[0]
+    return jsonify(id=done.id, conversation_id=conversation_id, model=done.model, reply=first.reply,
+                   finish_reason=first.finish_reason, usage=done.usage, filter=first.filter.to_dict())
+
+
+def _chat_frames(stream: ReplyStream):
+    """Our own event format: deltas, one final event, [DONE]; or one error event."""
+    def frames(kind: str, data) -> Iterator[bytes]:
+        if kind == "delta":
+            yield event({"delta": data})
+        elif kind == "end":
+            yield event({"id": stream.id, "model": stream.model, "finish_reason": data.finish_reason,
+                         "usage": data.usage, "filter": data.filter.to_dict(),
+                         "conversation_id": data.conversation_id})
+            yield DONE
+        elif kind == "error":
+            yield event(data.to_dict())
+    return frames

@@ -1,0 +1,37 @@
+"""Event streams: a ReplyStream turned into a server-sent-events HTTP response, in any door's format."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+from flask import Response
+
+from ..core.reply_stream import ReplyStream
+from ..upstream.sse_codec import encode_sse
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+DONE = b"data: [DONE]\n\n"
+
+# A formatter turns one pipeline event (kind, data) into zero or more SSE frames.
+Formatter = Callable[[str, object], Iterator[bytes]]
+
+
+def event(obj) -> bytes:
+    """One ``data:`` frame holding compact JSON."""
+    return encode_sse(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+
+def sse_response(stream: ReplyStream, formatter: Formatter, opening: bytes = b"") -> Response:
+    """A text/event-stream response that proxies must not buffer and that always ends honestly."""
+    def body() -> Iterator[bytes]:
+        events = stream.events()
+        try:
+            if opening:
+                yield opening
+            for kind, data in events:
+                yield from formatter(kind, data)
+        finally:
+            # The client may leave mid-stream: closing the relay closes the upstream response.
+            events.close()
+
+    return Response(body(), mimetype="text/event-stream", headers=SSE_HEADERS, direct_passthrough=True)

@@ -1,0 +1,15 @@
+"""Operator commands: ``flask --app wsgi keys|secrets|tls|db …``."""
+from __future__ import annotations
+
+from flask import Flask
+
+from .db import db_cli
+from .keys import keys_cli
+from .secrets import secrets_cli
+from .tls import tls_cli
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups."""
+    for group in (keys_cli, secrets_cli, tls_cli, db_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,89 @@
+"""Operator commands for the database: ``flask --app wsgi db …``."""
+from __future__ import annotations
+
+import click
+from cryptography.fernet import Fernet
+from flask import current_app
+from flask.cli import AppGroup
+
+from ..errors import APIError
+from ..storage import migrate
+from ..storage.crypto import NoCipher
+
+db_cli = AppGroup("db", help="Schema migrations, retention and encryption keys.")
+
+
+def _store():
+    return current_app.extensions["chatgate"].conversations
+
+
+def _run(action):
+    # Storage errors become one line, never a traceback that could quote data.
+    try:
+        return action()
+    except APIError as err:
+        raise click.ClickException(f"{err.message} ({err.code})") from None
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: the newest)."""
+    database = current_app.extensions["chatgate"].database
+    database.upgrade(revision)
+    click.echo(f"database schema at {database.revision() or 'base'}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION ("base" drops every table)."""
+    database = current_app.extensions["chatgate"].database
+    database.downgrade(revision)
+    click.echo(f"database schema at {database.revision() or 'base'}")
+
+
+@db_cli.command("current")
+def current() -> None:
+    """Print the schema revision of the database and of this release."""
+    at = current_app.extensions["chatgate"].database.revision()
+    click.echo(f"database: {at or 'base'}  release: {migrate.head()}")
+    if migrate.is_behind(at):
+        raise click.ClickException("the schema is out of date: run `flask --app wsgi db upgrade`")
+    if at != migrate.head():
+        click.echo("the database is newer than this release (a later release migrated it)")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration does.")
+@click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
+def revision(message: str, autogenerate: bool) -> None:
+    """Write a new migration script into app/storage/migrations/versions."""
+    migrate.revision(current_app.extensions["chatgate"].database.engine, message, autogenerate)
+
+
+@db_cli.command("purge-expired")
+def purge_expired() -> None:
+    """Erase conversations idle for longer than CONVERSATION_TTL."""
+    count = _run(_store().purge_expired)
+    click.echo(f"purged {count} expired conversation{'s' if count != 1 else ''}")
+
+
+@db_cli.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt all stored text with the first DATA_ENCRYPTION_KEY."""
+    store = _store()
+    if isinstance(store.cipher, NoCipher):
+        raise click.ClickException("DATA_ENCRYPTION_KEY is not set")
+    count = _run(store.reencrypt)
+    click.echo(f"re-encrypted {count} row{'s' if count != 1 else ''} with the first DATA_ENCRYPTION_KEY; "
+               + "keys after the first may now be removed")
+
+
+db_cli.add_command(rotate_key, "reencrypt")
+
+
+@db_cli.command("generate-key")
+def generate_key() -> None:
+    """Print a new key for DATA_ENCRYPTION_KEY (put it first in the list to rotate)."""
+    click.echo(Fernet.generate_key().decode("ascii"))

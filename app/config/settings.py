@@ -1,0 +1,301 @@
+"""Settings for chatgate, read from the environment (and ``.env``).
+
+Nothing here runs at import time: ``load_config()`` reads the environment
+when the app is built. Every value is parsed strictly; a bad one raises
+``ConfigError`` whose message is one line naming the variable and what it
+accepts. The upstream key is loaded from ``OPENAI_API_KEY``, else
+``OPENAI_API_KEY_FILE``, else an encrypted ``SECRETS_FILE``, and is kept in a
+``Secret`` so it never shows in a repr, log line or traceback.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from . import parsers
+from .parsers import Secret
+from .secrets_file import read_secrets_file
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class Config:
+    """Settings shared by every environment; subclasses change defaults only."""
+
+    APP_ENV = "development"
+    DEBUG = False
+    TESTING = False
+    OPENAI_BASE_URL = OPENAI_DEFAULT_BASE_URL
+    OPENAI_MODEL = "gpt-4o-mini"
+    ALLOWED_MODELS: tuple[str, ...] = ()
+    OFFLINE_MODEL = False
+    OFFLINE_STREAM_DELAY = 0.03
+    UPSTREAM_TIMEOUT = 60.0
+    UPSTREAM_CONNECT_TIMEOUT = 5.0
+    UPSTREAM_MAX_RETRIES = 2
+    UPSTREAM_CA_BUNDLE = None
+    UPSTREAM_POOL_SIZE = 64
+    MAX_PROMPT_CHARS = 32000
+    MAX_CONTENT_LENGTH = 1048576
+    DATABASE_URL = "sqlite:///instance/chatgate.db"
+    DB_POOL_SIZE = 10
+    DB_MAX_OVERFLOW = 20
+    DB_AUTO_MIGRATE = True
+    HISTORY_TOKEN_BUDGET = 3000
+    CONVERSATION_TTL = 30 * 86400
+    DATA_ENCRYPTION_KEY: Secret | None = None
+    REDIS_URL = None
+    TLS_CERT_FILE = None
+    TLS_KEY_FILE = None
+    TRUSTED_PROXY_HOPS = 0
+    AUTH_MODE = "open"
+    KEY_HASH_SECRET: Secret | None = None
+    RATE_LIMIT: str | None = None
+    TOKEN_RATE_LIMIT: str | None = None
+    DAILY_TOKEN_QUOTA: int | None = None
+    MAX_STREAMS_PER_CLIENT = 8
+    LIMITS_FAIL = "closed"
+    MAX_TOKENS_CAP = 4096
+    MAX_MESSAGES = 256
+    MAX_TOTAL_CHARS = 128000
+    CORS_ORIGINS: tuple[str, ...] = ()
+    BLOCKLIST_FILE = None
+    PROMPT_REDACT: tuple[str, ...] = ("card", "ssn", "secret")
+    REPLY_REDACT: tuple[str, ...] = ("email", "phone", "card", "ssn", "iban", "ip", "secret")
+    MODERATION = "off"
+    MODERATION_FAIL = "closed"
+    LOG_LEVEL = "INFO"
+    OPENAI_API_KEY: Secret | None = None
+    KEY_SOURCE = "none"
+
+    # variable -> parser; the order is the order of .env.example
+    PARSERS: ClassVar[dict[str, Callable[[str], object]]] = {
+        "OPENAI_BASE_URL": parsers.http_url,
+        "OPENAI_MODEL": str.strip,
+        "ALLOWED_MODELS": parsers.comma_list,
+        "OFFLINE_MODEL": parsers.boolean,
+        "OFFLINE_STREAM_DELAY": parsers.number(0, 5),
+        "UPSTREAM_TIMEOUT": parsers.number(0.1, 3600),
+        "UPSTREAM_CONNECT_TIMEOUT": parsers.number(0.1, 300),
+        "UPSTREAM_MAX_RETRIES": parsers.integer(0, 10),
+        "UPSTREAM_CA_BUNDLE": parsers.path,
+        "UPSTREAM_POOL_SIZE": parsers.integer(1, 10000),
+        "MAX_PROMPT_CHARS": parsers.integer(1, 10_000_000),
+        "MAX_CONTENT_LENGTH": parsers.integer(1024, 1 << 30),
+        "DATABASE_URL": parsers.database_url,
+        "DB_POOL_SIZE": parsers.integer(1, 1000),
+        "DB_MAX_OVERFLOW": parsers.integer(0, 1000),
+        "DB_AUTO_MIGRATE": parsers.boolean,
+        "HISTORY_TOKEN_BUDGET": parsers.integer(0, 10_000_000),
+        "CONVERSATION_TTL": parsers.duration,
+        "DATA_ENCRYPTION_KEY": parsers.fernet_keys,
+        "REDIS_URL": parsers.redis_url,
+        "TLS_CERT_FILE": parsers.path,
+        "TLS_KEY_FILE": parsers.path,
+        "TRUSTED_PROXY_HOPS": parsers.integer(0, 10),
+        "AUTH_MODE": parsers.choice("keys", "open"),
+        "KEY_HASH_SECRET": parsers.secret,
+        "RATE_LIMIT": parsers.rate,
+        "TOKEN_RATE_LIMIT": parsers.rate,
+        "DAILY_TOKEN_QUOTA": parsers.integer(1, 10**12),
+        "MAX_STREAMS_PER_CLIENT": parsers.integer(0, 100000),
+        "LIMITS_FAIL": parsers.choice("open", "closed"),
+        "MAX_TOKENS_CAP": parsers.integer(1, 10_000_000),
+        "MAX_MESSAGES": parsers.integer(1, 100000),
+        "MAX_TOTAL_CHARS": parsers.integer(1, 100_000_000),
+        "CORS_ORIGINS": parsers.comma_list,
+        "BLOCKLIST_FILE": parsers.path,
+        "PROMPT_REDACT": parsers.comma_list,
+        "REPLY_REDACT": parsers.comma_list,
+        "MODERATION": parsers.choice("off", "openai"),
+        "MODERATION_FAIL": parsers.choice("open", "closed"),
+        "LOG_LEVEL": parsers.choice("debug", "info", "warning", "error"),
+    }
+
+    def __init__(self, environ: Mapping[str, str]):
+        for name, parse in self.PARSERS.items():
+            raw = environ.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                setattr(self, name, parse(raw))
+            except ValueError as err:
+                raise ConfigError(f"{name}: {err}") from None
+        self.LOG_LEVEL = str(self.LOG_LEVEL).upper()
+        if not self.ALLOWED_MODELS:
+            self.ALLOWED_MODELS = (self.OPENAI_MODEL,)
+        self._check_types()
+        self._check_tls()
+        self.OPENAI_API_KEY, self.KEY_SOURCE = load_api_key(environ)
+        if self.MODERATION == "openai" and self.upstream_mode != "remote":
+            raise ConfigError("MODERATION: openai moderation needs a real upstream (set OPENAI_API_KEY)")
+
+    def _check_types(self) -> None:
+        known = set(Config.REPLY_REDACT)
+        for name in ("PROMPT_REDACT", "REPLY_REDACT"):
+            unknown = set(getattr(self, name)) - known - {"none"}
+            if unknown:
+                raise ConfigError(f"{name}: unknown type {sorted(unknown)[0]!r}; expected a comma list of "
+                                  + ", ".join(sorted(known)) + " or none")
+            setattr(self, name, tuple(t for t in getattr(self, name) if t != "none"))
+
+    def _check_tls(self) -> None:
+        if bool(self.TLS_CERT_FILE) != bool(self.TLS_KEY_FILE):
+            raise ConfigError("TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "UPSTREAM_CA_BUNDLE", "BLOCKLIST_FILE"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{name}: no readable file at the given path")
+
+    @property
+    def upstream_mode(self) -> str:
+        """'offline' (embedded model), 'remote' (a real upstream) or 'none' (nothing usable)."""
+        if self.OFFLINE_MODEL:
+            return "offline"
+        # A key, or a non-OpenAI base URL (Ollama, vLLM and llama.cpp need no key), means a real upstream.
+        if self.OPENAI_API_KEY is not None or self.OPENAI_BASE_URL != OPENAI_DEFAULT_BASE_URL:
+            return "remote"
+        return "none" if self.APP_ENV == "production" else "offline"
+
+    @property
+    def offline(self) -> bool:
+        """True when replies come from the embedded offline model."""
+        return self.upstream_mode == "offline"
+
+    @property
+    def tls(self) -> bool:
+        """True when the server itself speaks HTTPS."""
+        return bool(self.TLS_CERT_FILE)
+
+    def check_serving(self) -> None:
+        """Refuse to serve a configuration that is only fit for tools and tests."""
+        if self.upstream_mode == "none":
+            raise ConfigError("OPENAI_API_KEY: production needs an upstream key (or OPENAI_API_KEY_FILE, "
+                              + "or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true to serve the offline model")
+        if self.APP_ENV == "production" and self.AUTH_MODE == "keys" and self.KEY_HASH_SECRET is None:
+            raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys "
+                              + "(32+ random characters, e.g. from `openssl rand -base64 32`)")
+        if self.APP_ENV == "production" and self.DATA_ENCRYPTION_KEY is None:
+            raise ConfigError("DATA_ENCRYPTION_KEY: production needs a key for conversation text at rest; "
+                              + "make one with `flask --app wsgi db generate-key`")
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this configuration holds, for the log redactor."""
+        values = [s.reveal() for s in (self.OPENAI_API_KEY, self.KEY_HASH_SECRET, self.DATA_ENCRYPTION_KEY) if s]
+        values += [k for v in list(values) for k in v.split(",")]  # each of several rotation keys
+        for url in (self.DATABASE_URL, self.REDIS_URL):
+            password = urlsplit(url).password if url else None
+            if password:
+                values.append(password)
+        return tuple(v for v in values if len(v) >= 6)
+
+    def as_mapping(self) -> dict:
+        """Every upper-case setting, for ``app.config``."""
+        return {name: getattr(self, name) for name in dir(self) if name.isupper()}
+
+    def banner(self, url: str) -> list[str]:
+        """The start-up block: where, which mode, which upstream, which stores."""
+        upstream = {"offline": "embedded offline model", "none": "none configured",
+                    "remote": f"{self.OPENAI_BASE_URL} (key from {self.KEY_SOURCE})"}[self.upstream_mode]
+        limits = ", ".join(f"{name}={value}" for name, value in (
+            ("requests", self.RATE_LIMIT), ("tokens", self.TOKEN_RATE_LIMIT),
+            ("daily", self.DAILY_TOKEN_QUOTA), ("streams", self.MAX_STREAMS_PER_CLIENT)) if value) or "none"
+        store = parsers.without_password(self.REDIS_URL) if self.REDIS_URL else "in-process, per worker"
+        lines = [f"chatgate listening on {url}",
+                 f"  mode: {self.APP_ENV}   auth: {self.AUTH_MODE}   model: {self.OPENAI_MODEL}",
+                 f"  upstream: {upstream}",
+                 f"  storage: {parsers.without_password(self.DATABASE_URL)}",
+                 f"  limits: {limits} (store: {store}, fail {self.LIMITS_FAIL})"]
+        if self.offline:
+            lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
+                         + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
+        if self.AUTH_MODE == "open":
+            lines.append("  !! AUTH_MODE=open: anyone who can reach this port spends your upstream budget; "
+                         + "set AUTH_MODE=keys and create keys with `flask --app wsgi keys create NAME`.")
+        return lines
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} env={self.APP_ENV} upstream={self.upstream_mode}>"
+
+
+class DevelopmentConfig(Config):
+    """Local work: open auth, offline model when no key is set."""
+
+    APP_ENV = "development"
+
+
+class ProductionConfig(Config):
+    """Serving real users: client keys on, limits on, a real upstream key required."""
+
+    APP_ENV = "production"
+    AUTH_MODE = "keys"
+    RATE_LIMIT = "60/minute"
+    TOKEN_RATE_LIMIT = "40000/minute"
+    DAILY_TOKEN_QUOTA = 1_000_000
+    # Several instances may start at once: the schema is upgraded by one deliberate `db upgrade`.
+    DB_AUTO_MIGRATE = False
+
+
+class TestingConfig(Config):
+    """The test suite: offline model, no stream delays, no retry sleeps."""
+
+    APP_ENV = "testing"
+    TESTING = True
+    OFFLINE_STREAM_DELAY = 0.0
+    DATABASE_URL = "sqlite://"
+
+
+CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Build the Config for APP_ENV from ``environ`` (default: os.environ after .env)."""
+    if environ is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+        environ = os.environ
+    env = (environ.get("APP_ENV") or "development").strip().lower()
+    if env not in CONFIGS:
+        raise ConfigError("APP_ENV: expected one of " + ", ".join(ENVIRONMENTS))
+    return CONFIGS[env](environ)
+
+
+# --- the upstream key
+
+
+def load_api_key(environ: Mapping[str, str]) -> tuple[Secret | None, str]:
+    """The upstream key and where it came from: env, file, secrets file or none."""
+    raw = (environ.get("OPENAI_API_KEY") or "").strip()
+    if raw:
+        return _checked_key(raw, "OPENAI_API_KEY"), "env"
+    path = (environ.get("OPENAI_API_KEY_FILE") or "").strip()
+    if path:
+        try:
+            raw = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            raise ConfigError("OPENAI_API_KEY_FILE: no readable UTF-8 file at the given path") from None
+        if not raw:
+            raise ConfigError("OPENAI_API_KEY_FILE: the file is empty")
+        return _checked_key(raw, "OPENAI_API_KEY_FILE"), "file"
+    secrets_file = (environ.get("SECRETS_FILE") or "").strip()
+    if secrets_file:
+        secrets = read_secrets_file(secrets_file, environ.get("SECRETS_KEY") or "")
+        raw = str(secrets.get("OPENAI_API_KEY") or "").strip()
+        if not raw:
+            raise ConfigError("SECRETS_FILE: the file holds no OPENAI_API_KEY")
+        return _checked_key(raw, "SECRETS_FILE"), "secrets-file"
+    return None, "none"
+
+
+def _checked_key(raw: str, name: str) -> Secret:
+    # A key with whitespace or control characters would corrupt the Authorization header.
+    if not re.fullmatch(r"[\x21-\x7e]{8,512}", raw):
+        raise ConfigError(f"{name}: the key must be 8 to 512 printable ASCII characters without spaces")
+    return Secret(raw)

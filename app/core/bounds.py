@@ -1,0 +1,78 @@
+"""Every per-request bound in one place: text size, message count, total size and reply caps.
+
+The doors call ``check_text``/``check_messages`` on what the client wrote
+(before the prompt guard, so errors name the client's own fields), and the
+meter calls ``check_payload`` on the request as it will go upstream. Settings:
+``MAX_PROMPT_CHARS``, ``MAX_MESSAGES``, ``MAX_TOTAL_CHARS``, ``MAX_TOKENS_CAP``.
+(``MAX_CONTENT_LENGTH`` bounds the raw body, before there is any JSON.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InvalidRequest
+from .estimate import message_text
+
+REPLY_CAP_FIELDS = ("max_tokens", "max_completion_tokens")
+
+
+def check_text(name: str, value: str, max_chars: int, *, required: bool = False) -> None:
+    """Refuse blank (when required), over-long, NUL-bearing or non-encodable text."""
+    if required and not value.strip():
+        raise InvalidRequest(f"{name} must not be empty", param=name, code="empty_value")
+    if len(value) > max_chars:
+        raise InvalidRequest(f"{name} is too long ({len(value)} characters, at most {max_chars})",
+                             param=name, code="too_long")
+    if "\x00" in value:
+        raise InvalidRequest(f"{name} contains a NUL character", param=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates from "\ud800" escapes cannot be stored or sent upstream.
+        raise InvalidRequest(f"{name} contains invalid Unicode", param=name) from None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The configured bounds, and the checks that apply them."""
+
+    max_prompt_chars: int
+    max_messages: int
+    max_total_chars: int
+    max_tokens_cap: int
+
+    def check_text(self, name: str, value: str, *, required: bool = False) -> None:
+        """One client-written text against MAX_PROMPT_CHARS (see ``check_text``)."""
+        check_text(name, value, self.max_prompt_chars, required=required)
+
+    def check_messages(self, messages: list[dict]) -> None:
+        """Every text of OpenAI-style messages; a user message must say something."""
+        for i, message in enumerate(messages):
+            content = message.get("content")
+            if isinstance(content, str):
+                self.check_text(f"messages.{i}.content", content, required=message.get("role") == "user")
+            elif isinstance(content, list):
+                for j, part in enumerate(content):
+                    text = part.get("text") if isinstance(part, dict) else None
+                    if isinstance(text, str):
+                        self.check_text(f"messages.{i}.content.{j}.text", text)
+
+    def check_payload(self, payload: dict) -> int:
+        """Message count, total size and reply caps of an upstream request; returns the reply's token cap."""
+        messages = payload["messages"]
+        if len(messages) > self.max_messages:
+            raise InvalidRequest(f"too many messages ({len(messages)}, at most {self.max_messages})",
+                                 param="messages", code="too_many_messages")
+        total = sum(len(message_text(m)) for m in messages)
+        if total > self.max_total_chars:
+            raise InvalidRequest(f"the messages are too long ({total} characters, at most {self.max_total_chars})",
+                                 param="messages", code="too_long")
+        reply_cap = self.max_tokens_cap
+        for name in REPLY_CAP_FIELDS:
+            asked = payload.get(name)
+            if asked is not None:
+                if asked > self.max_tokens_cap:
+                    raise InvalidRequest(f"{name} must be at most {self.max_tokens_cap}", param=name,
+                                         code="invalid_value")
+                reply_cap = min(reply_cap, asked)
+        return reply_cap

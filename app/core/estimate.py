@@ -1,0 +1,49 @@
+"""Token estimates without a tokenizer: conservative, so budgets and limits err on the safe side."""
+from __future__ import annotations
+
+# Real tokenizers average about 4 characters of English per token and about one per CJK
+# character; counting a token per 3 UTF-8 bytes over-estimates both, which is what limits want.
+BYTES_PER_TOKEN = 3
+TOKENS_PER_MESSAGE = 4
+
+
+def estimate_text(text: str) -> int:
+    """Upper-bound estimate of the tokens in ``text``."""
+    if not text:
+        return 0
+    return -(-len(text.encode("utf-8", "replace")) // BYTES_PER_TOKEN)
+
+
+def estimate_messages(messages: list[dict]) -> int:
+    """Upper-bound estimate of the prompt tokens of a chat request."""
+    total = 3  # every reply is primed with a few tokens
+    for message in messages:
+        total += TOKENS_PER_MESSAGE + estimate_text(message_text(message))
+    return total
+
+
+def message_text(message: dict) -> str:
+    """The text of a message whose content is a string or a list of content parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content
+                         if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return ""
+
+
+def usage_or_estimate(usage, messages: list[dict], reply: str) -> dict:
+    """The upstream's usage when it sent a sane one, else a conservative estimate."""
+    if isinstance(usage, dict):
+        try:
+            prompt = int(usage.get("prompt_tokens") or 0)
+            completion = int(usage.get("completion_tokens") or 0)
+            if prompt >= 0 and completion >= 0:
+                return {"prompt_tokens": prompt, "completion_tokens": completion,
+                        "total_tokens": prompt + completion}
+        except (TypeError, ValueError):
+            pass
+    prompt = estimate_messages(messages)
+    completion = estimate_text(reply)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

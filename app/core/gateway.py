@@ -1,0 +1,119 @@
+"""The chat pipeline shared by every door: admit, call the upstream, filter every choice, record.
+
+Doors (``/chat``, ``/v1/chat/completions``) only translate their own wire
+format to and from these calls, so no check can exist on one door and not the
+other. Nothing here knows about HTTP requests or Flask.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import APIError, InvalidRequest, StreamFailed
+from ..filter import ContentFilter, FilterResult
+from .estimate import usage_or_estimate
+from .guard import PromptGuard
+from .meter import Meter
+from .reply_stream import BLOCKED_FINISH, ReplyStream, StreamEnd, completion_id
+
+
+@dataclass
+class Choice:
+    """One filtered reply of a completion."""
+
+    index: int
+    reply: str
+    finish_reason: str | None
+    filter: FilterResult
+    tool_calls: list | None = None
+
+
+@dataclass
+class Completion:
+    """A filtered completion, ready for any door to format."""
+
+    id: str
+    model: str
+    created: int
+    usage: dict
+    choices: list[Choice]
+
+
+class Gateway:
+    """Holds the upstream client, the guard, the filter and the meter; runs one chat call through them."""
+
+    def __init__(self, upstream, content_filter: ContentFilter, guard: PromptGuard, meter: Meter, *,
+                 default_model: str, allowed_models: tuple[str, ...]):
+        self.upstream = upstream
+        self.filter = content_filter
+        self.guard = guard
+        self.meter = meter
+        self.default_model = default_model
+        self.allowed_models = allowed_models
+
+    @property
+    def bounds(self):
+        """The per-request bounds every door checks client text against."""
+        return self.meter.bounds
+
+    def resolve_model(self, requested: str | None) -> str:
+        """The model to use: the requested one if allowed, else the default."""
+        if requested is None:
+            return self.default_model
+        if requested not in self.allowed_models:
+            raise InvalidRequest(f"model {requested!r} is not available; see GET /v1/models",
+                                 param="model", code="model_not_found")
+        return requested
+
+    def complete(self, payload: dict, caller, endpoint: str) -> Completion:
+        """One non-streamed call: admit, upstream, the response filter on every choice, record."""
+        ticket = self.meter.admit(caller, payload, endpoint, stream=False)
+        try:
+            done = self._complete(payload)
+        except APIError as err:
+            ticket.close(err.status, None)
+            raise
+        blocked = any(c.filter.action == "blocked" for c in done.choices)
+        redacted = any(c.filter.action == "redacted" for c in done.choices)
+        ticket.close(200, done.usage, "blocked" if blocked else "redacted" if redacted else "none")
+        return done
+
+    def _complete(self, payload: dict) -> Completion:
+        body = self.upstream.chat(payload)
+        choices, raw_texts = [], []
+        for position, choice in enumerate(body["choices"]):
+            message = choice["message"]  # shape checked by check_completion
+            raw_text = message.get("content") if isinstance(message.get("content"), str) else ""
+            raw_texts.append(raw_text)
+            result = self.filter.apply(raw_text)
+            if result.action != "blocked" and self.guard.flagged(result.text):
+                result = FilterResult("", "blocked", (*result.findings, {"type": "moderation", "count": 1}))
+            blocked = result.action == "blocked"
+            index = choice.get("index")
+            choices.append(Choice(index=index if isinstance(index, int) else position, reply=result.text,
+                                  finish_reason=BLOCKED_FINISH if blocked else choice.get("finish_reason"),
+                                  filter=result, tool_calls=None if blocked else message.get("tool_calls")))
+        created = body.get("created")
+        return Completion(id=str(body.get("id") or completion_id()), model=str(body.get("model") or payload["model"]),
+                          created=created if isinstance(created, int) else int(time.time()),
+                          usage=usage_or_estimate(body.get("usage"), payload["messages"], "".join(raw_texts)),
+                          choices=choices)
+
+    def open_stream(self, payload: dict, caller, endpoint: str,
+                    on_end: Callable[[StreamEnd], None] | None = None) -> ReplyStream:
+        """Start a streamed call; any failure before the first event raises an ordinary APIError."""
+        ticket = self.meter.admit(caller, payload, endpoint, stream=True)
+        try:
+            upstream = self.upstream.chat_stream(payload)
+        except APIError as err:
+            ticket.close(err.status, None)
+            raise
+        stream = ReplyStream(upstream, self.filter.stream(), payload, ticket, on_end)
+        try:
+            stream.prime()
+        except StreamFailed as failed:
+            upstream.close()
+            ticket.close(failed.error.status, None)
+            raise failed.error from None
+        return stream

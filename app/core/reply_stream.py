@@ -1,0 +1,136 @@
+"""A reply stream: an upstream stream relayed through the stream filter, as events any door can format."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+
+from ..errors import APIError, StreamFailed
+from ..filter import FilterResult
+from ..upstream.client import ChatStream
+from .estimate import usage_or_estimate
+from .meter import CLIENT_CLOSED, Ticket
+
+BLOCKED_FINISH = "content_filter"
+
+
+def completion_id() -> str:
+    """A fresh id in OpenAI's style, for replies whose upstream sent none."""
+    return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+
+@dataclass
+class StreamEnd:
+    """The last thing a reply stream reports when it finished (not failed)."""
+
+    finish_reason: str | None
+    usage: dict
+    filter: FilterResult
+    reply: str = ""
+    conversation_id: str | None = None
+
+
+class ReplyStream:
+    """Relays an upstream stream through the stream filter as neutral events.
+
+    ``events()`` yields ("delta", text), ("tool_calls", list), then exactly one of
+    ("end", StreamEnd) or ("error", APIError). The upstream is closed when the
+    consumer stops early (client gone), when the reply is blocked, and at the end.
+    ``on_end`` runs before the end is reported (``/chat`` stores its turn there);
+    if it raises an APIError, that error is reported instead, since nothing may
+    claim a finished turn that was not stored.
+    """
+
+    def __init__(self, upstream: ChatStream, stream_filter, payload: dict, ticket: Ticket | None = None,
+                 on_end: Callable[[StreamEnd], None] | None = None):
+        self._ticket = ticket
+        self._on_end = on_end
+        self._upstream = upstream
+        self._chunks = iter(upstream)
+        self._filter = stream_filter
+        self._payload = payload
+        self._first: dict | None = None
+        self.id = completion_id()
+        self.model = payload["model"]
+
+    def prime(self) -> None:
+        """Read the first upstream event, so early failures are still plain HTTP errors."""
+        try:
+            self._first = next(self._chunks)
+        except StopIteration:
+            self._first = None
+        if self._first:
+            self.id = str(self._first.get("id") or self.id)
+            self.model = str(self._first.get("model") or self.model)
+
+    def _all_chunks(self) -> Iterator[dict]:
+        if self._first is not None:
+            yield self._first
+            yield from self._chunks
+
+    def events(self) -> Generator[tuple[str, object], None, None]:
+        """Filtered deltas, then the end or the error."""
+        received: list[str] = []
+        usage = None
+        finish = None
+        status, final_usage, action = CLIENT_CLOSED, None, "none"
+        try:
+            for chunk in self._all_chunks():
+                usage = chunk.get("usage") or usage
+                for choice in chunk.get("choices") or ():
+                    if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                        continue
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    if isinstance(text, str) and text:
+                        received.append(text)
+                        safe = self._filter.feed(text)
+                        if self._filter.blocked:
+                            end = self._blocked_end(received)
+                            status, final_usage, action = 200, end.usage, "blocked"
+                            yield self._ending(end)
+                            return
+                        if safe:
+                            yield "delta", safe
+                    if delta.get("tool_calls"):
+                        yield "tool_calls", delta["tool_calls"]
+                    finish = choice.get("finish_reason") or finish
+            tail = self._filter.finish()
+            if self._filter.blocked:
+                end = self._blocked_end(received, finished=True)
+                status, final_usage, action = 200, end.usage, "blocked"
+                yield self._ending(end)
+                return
+            if tail:
+                yield "delta", tail
+            result = self._filter.result()
+            end = StreamEnd(finish, usage_or_estimate(usage, self._payload["messages"], "".join(received)),
+                            result, reply=result.text)
+            status, final_usage, action = 200, end.usage, result.action
+            yield self._ending(end)
+        except StreamFailed as failed:
+            status = failed.error.status
+            yield "error", failed.error
+        finally:
+            self._upstream.close()
+            if self._ticket is not None:
+                # A client that left still spent what was generated so far.
+                self._ticket.close(status, final_usage or usage_or_estimate(usage, self._payload["messages"],
+                                                                 "".join(received)), action)
+
+    def _ending(self, end: StreamEnd) -> tuple[str, object]:
+        if self._on_end is not None:
+            try:
+                self._on_end(end)
+            except APIError as err:
+                return "error", err
+        return "end", end
+
+    def _blocked_end(self, received: list[str], finished: bool = False) -> StreamEnd:
+        # Close first: every further token would be generated and billed for nothing.
+        self._upstream.close()
+        if not finished:
+            self._filter.finish()  # emits nothing once blocked; settles the findings
+        result = self._filter.result()
+        return StreamEnd(BLOCKED_FINISH, usage_or_estimate(None, self._payload["messages"], "".join(received)),
+                         result, reply="")

@@ -1,0 +1,1 @@
+"""Operations: logging with secret redaction, and TLS for serving HTTPS."""

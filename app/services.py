@@ -1,0 +1,101 @@
+"""Every long-lived object of one app, built in one visible order (lower rooms first).
+
+``create_app`` calls ``build`` once; views reach the result through
+``app.extensions["chatgate"]``. Building opens no connection: engines, pools
+and Redis clients connect on first use.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .access.counters import MemoryCounters, RedisCounters
+from .access.keys import KeyRing, hash_secret
+from .access.limits import Limiter
+from .config import Config
+from .core.bounds import Bounds
+from .core.gateway import Gateway
+from .core.guard import PromptGuard
+from .core.meter import Meter
+from .core.turns import ChatTurns
+from .errors import ConfigError
+from .filter import ContentFilter, load_blocklist
+from .storage.conversations import ConversationStore
+from .storage.crypto import Cipher, NoCipher, load_cipher
+from .storage.database import Database, database_url, make_engine
+from .storage.usage import UsageLedger
+from .upstream.client import NoUpstream, UpstreamClient, build_session
+from .upstream.offline import OFFLINE_BASE_URL, OfflineAdapter
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass
+class Services:
+    """The app's long-lived objects."""
+
+    database: Database
+    cipher: Cipher | NoCipher
+    conversations: ConversationStore
+    ledger: UsageLedger
+    keyring: KeyRing
+    limiter: Limiter
+    upstream: UpstreamClient | NoUpstream
+    content_filter: ContentFilter
+    gateway: Gateway
+    turns: ChatTurns
+
+
+def build(config: Config, instance_path: str) -> Services:
+    """Build storage, access, the upstream client, the filter and the core, in that order."""
+    # Storage: a relative SQLite path is relative to the project, not the working directory.
+    engine = make_engine(database_url(config.DATABASE_URL, PROJECT_ROOT), pool_size=config.DB_POOL_SIZE,
+                         max_overflow=config.DB_MAX_OVERFLOW)
+    database = Database(engine, check_schema=not config.DB_AUTO_MIGRATE)
+    cipher = load_cipher(config, instance_path)
+    conversations = ConversationStore(database, cipher, ttl_seconds=config.CONVERSATION_TTL)
+    ledger = UsageLedger(database)
+
+    # Access: who is calling, and what they may spend.
+    keyring = KeyRing(database, hash_secret(config, instance_path))
+    counters = RedisCounters(config.REDIS_URL) if config.REDIS_URL else MemoryCounters()
+    limiter = Limiter(counters, rate_limit=config.RATE_LIMIT, token_rate_limit=config.TOKEN_RATE_LIMIT,
+                      daily_token_quota=config.DAILY_TOKEN_QUOTA, max_streams=config.MAX_STREAMS_PER_CLIENT,
+                      fail=config.LIMITS_FAIL)
+
+    upstream = build_upstream(config)
+
+    try:
+        blocklist = load_blocklist(config.BLOCKLIST_FILE)
+    except ValueError as err:
+        raise ConfigError(f"BLOCKLIST_FILE: {err}") from None
+    content_filter = ContentFilter(blocklist, redact=config.REPLY_REDACT)
+
+    # The core, on top of all of the above.
+    bounds = Bounds(max_prompt_chars=config.MAX_PROMPT_CHARS, max_messages=config.MAX_MESSAGES,
+                    max_total_chars=config.MAX_TOTAL_CHARS, max_tokens_cap=config.MAX_TOKENS_CAP)
+    guard = PromptGuard(content_filter, upstream, redact=config.PROMPT_REDACT, moderation=config.MODERATION,
+                        moderation_fail=config.MODERATION_FAIL)
+    meter = Meter(limiter, ledger, bounds)
+    gateway = Gateway(upstream, content_filter, guard, meter, default_model=config.OPENAI_MODEL,
+                      allowed_models=config.ALLOWED_MODELS)
+    turns = ChatTurns(gateway, conversations, history_budget=config.HISTORY_TOKEN_BUDGET)
+    return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
+                    keyring=keyring, limiter=limiter, upstream=upstream, content_filter=content_filter,
+                    gateway=gateway, turns=turns)
+
+
+def build_upstream(config: Config) -> UpstreamClient | NoUpstream:
+    """The pooled upstream client: the real upstream, the offline model mounted on the same session, or none."""
+    if config.upstream_mode == "none":
+        return NoUpstream()
+    session = build_session(config.UPSTREAM_POOL_SIZE, config.UPSTREAM_CA_BUNDLE)
+    if config.offline:
+        session.mount(OFFLINE_BASE_URL, OfflineAdapter(chunk_delay=config.OFFLINE_STREAM_DELAY,
+                                                       models=list(config.ALLOWED_MODELS)))
+        base_url, key = OFFLINE_BASE_URL, None
+    else:
+        base_url = config.OPENAI_BASE_URL
+        key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else None
+    return UpstreamClient(session, base_url, key, config.UPSTREAM_CONNECT_TIMEOUT, config.UPSTREAM_TIMEOUT,
+                          config.UPSTREAM_MAX_RETRIES)

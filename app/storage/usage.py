@@ -1,0 +1,109 @@
+"""The usage ledger: one row per upstream call, totals by day and model. No prompt text.
+
+Rows are written in batches by a background writer, a few times a second,
+rather than one transaction per request: on the hot path a row is a list
+append. Totals flush first, so a process always sees its own rows; other
+processes see them within ``FLUSH_SECONDS``. A crash can lose at most that
+much of the ledger, never conversation text.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select
+
+from ..errors import APIError
+from .database import Database
+from .tables import LedgerRow, utcnow
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.2
+# Rows kept while the database is down; beyond this the oldest are dropped (and counted in the log).
+MAX_PENDING = 100_000
+
+
+class UsageLedger:
+    """Writes usage rows and sums them per client."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow):
+        self._db = db
+        self._clock = clock
+        self._pending: list[dict] = []
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._exit_hook = False
+
+    def record(self, *, client_id: str, model: str, prompt_tokens: int, completion_tokens: int,
+               latency_ms: float, status: int, filter_action: str, endpoint: str, stream: bool) -> None:
+        """Append one row for one upstream call."""
+        now = self._clock()
+        row = dict(client_id=client_id, day=now.strftime("%Y-%m-%d"), model=(model or "")[:255],
+                   endpoint=endpoint[:64], stream=bool(stream), status=int(status),
+                   filter_action=(filter_action or "none")[:16], prompt_tokens=max(0, int(prompt_tokens)),
+                   completion_tokens=max(0, int(completion_tokens)), latency_ms=max(0.0, float(latency_ms)),
+                   created_at=now)
+        with self._lock:
+            self._pending.append(row)
+            if self._writer is None:
+                # Started when there is something to write, in the serving process (after gunicorn
+                # forks), never at import; it ends once nothing is pending.
+                self._writer = threading.Thread(target=self._run, name="usage-ledger", daemon=True)
+                self._writer.start()
+                if not self._exit_hook:
+                    atexit.register(self.flush)
+                    self._exit_hook = True
+
+    def flush(self) -> int:
+        """Write every pending row now, in one transaction; returns how many."""
+        with self._flushing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                with self._db.session(write=True) as session:
+                    session.execute(insert(LedgerRow), batch)
+            except APIError as err:
+                with self._lock:
+                    self._pending[:0] = batch  # keep them for the next try, oldest first
+                    dropped = len(self._pending) - MAX_PENDING
+                    if dropped > 0:
+                        del self._pending[:dropped]
+                        log.error("usage ledger: dropped %d rows while the database was down", dropped)
+                log.error("usage ledger: %d rows not written yet (%s)", len(batch), err.code)
+                return 0
+            return len(batch)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception as err:
+                log.error("usage ledger: flush failed (%s)", type(err).__name__)
+            with self._lock:
+                if not self._pending:
+                    self._writer = None
+                    return
+
+    def totals(self, client_id: str, days: int) -> list[dict]:
+        """Requests and tokens per UTC day and model over the last ``days`` days (today included)."""
+        self.flush()
+        since = (self._clock() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
+        stmt = (select(LedgerRow.day, LedgerRow.model, func.count(), func.sum(LedgerRow.prompt_tokens),
+                       func.sum(LedgerRow.completion_tokens))
+                .where(LedgerRow.client_id == client_id, LedgerRow.day >= since)
+                .group_by(LedgerRow.day, LedgerRow.model)
+                .order_by(LedgerRow.day, LedgerRow.model))
+        with self._db.session() as session:
+            rows = session.execute(stmt).all()
+        return [{"day": day, "model": model, "requests": int(count), "prompt_tokens": int(prompt or 0),
+                 "completion_tokens": int(completion or 0), "total_tokens": int(prompt or 0) + int(completion or 0)}
+                for day, model, count, prompt, completion in rows]

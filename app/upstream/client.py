@@ -1,0 +1,235 @@
+"""The thin client for an OpenAI-compatible chat-completions API.
+
+One pooled ``requests.Session`` per process, ``(connect, read)`` timeouts on
+every call, retries with backoff only where a retry can help, and upstream
+failures mapped onto our error hierarchy. The base URL, key and headers come
+from configuration only, never from a request.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from ..errors import (
+    APIError,
+    InvalidRequest,
+    RateLimited,
+    ServiceUnavailable,
+    StreamFailed,
+    UpstreamAuthError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    translate,
+)
+from . import retry
+from .sse_codec import iter_sse
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 65536
+
+
+def build_session(pool_size: int, ca_bundle: str | None = None) -> requests.Session:
+    """A Session whose connection pool matches the server's concurrency."""
+    session = requests.Session()
+    # Our own retry loop decides; urllib3's would retry blindly and double-count.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0, pool_block=False)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.verify = ca_bundle or True  # upstream TLS is always verified
+    session.trust_env = False  # a stray HTTP(S)_PROXY or .netrc must not redirect or re-key our calls
+    return session
+
+
+class UpstreamClient:
+    """Calls the upstream chat-completions API with retries and error mapping."""
+
+    def __init__(self, session: requests.Session, base_url: str, api_key: str | None,
+                 connect_timeout: float, read_timeout: float, max_retries: int):
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = "Bearer " + api_key
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_retries = max_retries
+
+    def __repr__(self) -> str:
+        return f"<UpstreamClient {self.base_url} retries={self.max_retries}>"
+
+    def chat(self, payload: dict) -> dict:
+        """One non-streamed completion, validated enough to use."""
+        resp = self._send("/chat/completions", payload, stream=False)
+        try:
+            body = resp.json()
+        except ValueError:
+            raise UpstreamBadResponse() from None
+        finally:
+            resp.close()
+        return check_completion(body)
+
+    def chat_stream(self, payload: dict) -> ChatStream:
+        """Open a streamed completion; failures before the first byte raise here."""
+        resp = self._send("/chat/completions", payload, stream=True)
+        ctype = resp.headers.get("Content-Type", "")
+        if not ctype.startswith("text/event-stream"):
+            resp.close()
+            raise UpstreamBadResponse("the upstream model service did not answer with a stream")
+        return ChatStream(resp)
+
+    def moderate(self, text: str) -> bool:
+        """True when the upstream moderation endpoint flags ``text``."""
+        resp = self._send("/moderations", {"input": text}, stream=False)
+        try:
+            body = resp.json()
+            return bool(body["results"][0]["flagged"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise UpstreamBadResponse() from None
+        finally:
+            resp.close()
+
+    def _send(self, path: str, payload: dict, stream: bool) -> requests.Response:
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            try:
+                resp = self._session.post(url, json=payload, headers=self._headers,
+                                          timeout=self.timeout, stream=stream)
+            except requests.ConnectionError as err:
+                # ConnectTimeout is a ConnectionError too: nothing reached the model, so retry.
+                if attempt < self.max_retries:
+                    log.debug("retrying upstream call: %s", type(err).__name__)
+                    retry.sleep(retry.retry_delay(attempt))
+                    attempt += 1
+                    continue
+                raise _transport_error(err) from None
+            except requests.RequestException as err:
+                raise _transport_error(err) from None
+            if resp.status_code < 300:
+                return resp
+            if attempt < self.max_retries and retry.should_retry(resp.status_code, resp.headers):
+                delay = retry.retry_delay(attempt, resp.headers)
+                log.debug("retrying upstream call: status %s, waiting %.2f s", resp.status_code, delay)
+                resp.close()
+                retry.sleep(delay)
+                attempt += 1
+                continue
+            resp.close()
+            raise status_error(resp.status_code, resp.headers)
+
+
+def _transport_error(err: requests.RequestException) -> APIError:
+    ours = translate(err)
+    if not isinstance(ours, APIError):  # pragma: no cover - every RequestException has an entry
+        ours = UpstreamError("the upstream model service could not be reached", code="upstream_unreachable")
+    log.warning("upstream %s (%s)", "timed out" if isinstance(ours, UpstreamTimeout) else "unreachable",
+                type(err).__name__)
+    return ours
+
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+def upstream_request_id(headers: Mapping[str, str]) -> str:
+    """The upstream's x-request-id, cut to a safe, short token for our logs."""
+    return _SAFE_ID.sub("", headers.get("x-request-id") or "")[:64] or "-"
+
+
+def status_error(status: int, headers) -> APIError:
+    """Our error for an upstream status; the upstream's body is never relayed (nor logged)."""
+    log.warning("upstream answered %s (upstream request id %s)", status, upstream_request_id(headers))
+    if status in (401, 403):
+        return UpstreamAuthError()
+    if status == 429:
+        wait = retry.retry_after(headers)
+        seconds = max(1, round(wait)) if wait is not None else 1
+        return RateLimited("the upstream model service is rate limiting; retry later",
+                           code="upstream_rate_limited", headers={"Retry-After": str(seconds)})
+    if status in (400, 422):
+        # Our own validation passed, so this is about the model's own limits (context length, a
+        # parameter the model does not take): the client's to fix, but the text stays upstream.
+        return InvalidRequest(f"the upstream model service rejected the request (status {status})",
+                              code="upstream_rejected")
+    if status in (408, 504):
+        return UpstreamTimeout()
+    return UpstreamError(f"the upstream model service failed (status {status})")
+
+
+def check_completion(body) -> dict:
+    """Refuse a completion body we could not turn into replies."""
+    try:
+        choices = body["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise TypeError
+        for choice in choices:
+            message = choice["message"]
+            content = message.get("content")
+            if content is not None and not isinstance(content, str):
+                raise TypeError
+            if content is None and not message.get("tool_calls"):
+                raise TypeError
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise UpstreamBadResponse() from None
+    return body
+
+
+class ChatStream:
+    """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
+
+    def __init__(self, resp: requests.Response):
+        self._resp = resp
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            for event in iter_sse(_iter_bytes(self._resp)):
+                if event.data == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(event.data)
+                except ValueError:
+                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event")) from None
+                if not isinstance(chunk, dict):
+                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event"))
+                if "error" in chunk:
+                    raise StreamFailed(UpstreamError("the upstream model service failed mid-stream"))
+                yield chunk
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+            if isinstance(translate(err), UpstreamTimeout):
+                raise StreamFailed(UpstreamTimeout("the upstream model service stalled mid-stream")) from None
+            raise StreamFailed(UpstreamError("the upstream connection broke mid-stream",
+                                             code="upstream_stream_broken")) from None
+        raise StreamFailed(UpstreamError("the upstream stream ended before it finished",
+                                         code="upstream_stream_truncated"))
+
+    def close(self) -> None:
+        """Release the connection; the upstream stops generating (and billing)."""
+        self._resp.close()
+
+
+def _iter_bytes(resp: requests.Response) -> Iterator[bytes]:
+    # iter_content(None) waits for EOF on a body that is not chunked, so read what has arrived.
+    raw = resp.raw
+    if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
+        yield from resp.iter_content(chunk_size=None)
+        return
+    while True:
+        data = raw.read1(_READ_SIZE)
+        if not data:
+            return
+        yield data
+
+
+class NoUpstream:
+    """Stands in for the client when no upstream is configured: every call is a 503."""
+
+    def _refuse(self, *_args, **_kwargs):
+        raise ServiceUnavailable("no upstream is configured", code="upstream_not_configured")
+
+    chat = chat_stream = moderate = _refuse

@@ -1,0 +1,190 @@
+"""Settings: strict parsing, one-line errors, key loading, secrecy."""
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from config import (Config, ConfigError, Secret, load_config, parse_rate, read_secrets_file,
+                    write_secrets_file)
+
+KEY = "sk-live-abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def cfg(**env):
+    return load_config({"APP_ENV": "testing", **env})
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("APP_ENV", "staging", "APP_ENV: expected one of development, production, testing"),
+    ("OPENAI_BASE_URL", "ftp://x/v1", "OPENAI_BASE_URL: expected an http(s) URL"),
+    ("OPENAI_BASE_URL", "not a url", "OPENAI_BASE_URL: expected an http(s) URL"),
+    ("UPSTREAM_TIMEOUT", "soon", "UPSTREAM_TIMEOUT: expected a number"),
+    ("UPSTREAM_TIMEOUT", "0", "UPSTREAM_TIMEOUT: expected a number from 0.1"),
+    ("UPSTREAM_MAX_RETRIES", "2.5", "UPSTREAM_MAX_RETRIES: expected a whole number"),
+    ("UPSTREAM_MAX_RETRIES", "99", "UPSTREAM_MAX_RETRIES: expected a whole number from 0 to 10"),
+    ("MAX_PROMPT_CHARS", "-1", "MAX_PROMPT_CHARS"),
+    ("MAX_CONTENT_LENGTH", "lots", "MAX_CONTENT_LENGTH: expected a whole number"),
+    ("AUTH_MODE", "maybe", "AUTH_MODE: expected one of keys, open"),
+    ("RATE_LIMIT", "fast", "RATE_LIMIT: expected a rate such as 60/minute"),
+    ("OFFLINE_MODEL", "perhaps", "OFFLINE_MODEL: expected true or false"),
+    ("PROMPT_REDACT", "card,shoe", "PROMPT_REDACT: unknown type 'shoe'"),
+    ("MODERATION", "strict", "MODERATION: expected one of off, openai"),
+    ("TLS_CERT_FILE", "/nonexistent.pem", "TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together"),
+    ("OPENAI_API_KEY", "has spaces in it", "OPENAI_API_KEY: the key must be"),
+    ("OPENAI_API_KEY_FILE", "/nonexistent/key", "OPENAI_API_KEY_FILE: no readable UTF-8 file"),
+    ("SECRETS_FILE", "/nonexistent/file", "SECRETS_KEY: required to open SECRETS_FILE"),
+])
+def test_bad_values_stop_with_one_line_naming_the_variable(name, value, says):
+    with pytest.raises(ConfigError) as err:
+        cfg(**{name: value})
+    message = str(err.value)
+    assert message.startswith(says)
+    assert "\n" not in message
+
+
+def test_defaults_match_the_contract():
+    c = load_config({})
+    assert c.APP_ENV == "development" and c.AUTH_MODE == "open"
+    assert c.OPENAI_BASE_URL == "https://api.openai.com/v1" and c.OPENAI_MODEL == "gpt-4o-mini"
+    assert c.ALLOWED_MODELS == ("gpt-4o-mini",)
+    assert (c.UPSTREAM_TIMEOUT, c.UPSTREAM_CONNECT_TIMEOUT, c.UPSTREAM_MAX_RETRIES) == (60, 5, 2)
+    assert (c.MAX_PROMPT_CHARS, c.MAX_CONTENT_LENGTH) == (32000, 1048576)
+    assert c.upstream_mode == "offline"
+    assert load_config({"APP_ENV": "production"}).AUTH_MODE == "keys"
+
+
+def test_values_are_parsed():
+    c = cfg(ALLOWED_MODELS=" a , b ,", UPSTREAM_TIMEOUT="2.5", OPENAI_BASE_URL="http://localhost:11434/v1/",
+            PROMPT_REDACT="none", LOG_LEVEL="debug")
+    assert c.ALLOWED_MODELS == ("a", "b") and c.UPSTREAM_TIMEOUT == 2.5
+    assert c.OPENAI_BASE_URL == "http://localhost:11434/v1"
+    assert c.PROMPT_REDACT == () and c.LOG_LEVEL == "DEBUG"
+    assert parse_rate("60/minute") == (60, 60) and parse_rate("5 per 10 seconds") == (5, 10)
+
+
+@pytest.mark.parametrize("env, mode", [
+    ({}, "offline"),
+    ({"OPENAI_API_KEY": KEY}, "remote"),
+    ({"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"}, "remote"),
+    ({"OPENAI_API_KEY": KEY, "OFFLINE_MODEL": "true"}, "offline"),
+    ({"APP_ENV": "production"}, "none"),
+    ({"APP_ENV": "production", "OFFLINE_MODEL": "1"}, "offline"),
+])
+def test_upstream_mode(env, mode):
+    assert cfg(**env).upstream_mode == mode
+
+
+PROD = {"APP_ENV": "production", "KEY_HASH_SECRET": "k" * 32,
+        "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+
+
+def test_production_without_a_key_refuses_to_serve():
+    with pytest.raises(ConfigError, match="^OPENAI_API_KEY: production needs an upstream key"):
+        cfg(**PROD).check_serving()
+    cfg(**PROD, OPENAI_API_KEY=KEY).check_serving()
+    cfg(**PROD, OFFLINE_MODEL="true").check_serving()
+    cfg().check_serving()
+
+
+@pytest.mark.parametrize("missing", ["KEY_HASH_SECRET", "DATA_ENCRYPTION_KEY"])
+def test_production_needs_its_secrets(missing):
+    env = {**PROD, "OPENAI_API_KEY": KEY}
+    del env[missing]
+    with pytest.raises(ConfigError, match=f"^{missing}: production needs"):
+        cfg(**env).check_serving()
+    if missing == "KEY_HASH_SECRET":
+        cfg(**env, AUTH_MODE="open").check_serving()
+
+
+def test_production_turns_limits_on():
+    c = cfg(**PROD)
+    assert (c.RATE_LIMIT, c.TOKEN_RATE_LIMIT, c.DAILY_TOKEN_QUOTA) == ("60/minute", "40000/minute", 1_000_000)
+    assert cfg().RATE_LIMIT is None
+
+
+def test_key_from_env_wins_and_is_hidden():
+    c = cfg(OPENAI_API_KEY=KEY, OPENAI_API_KEY_FILE="/nonexistent")
+    assert c.KEY_SOURCE == "env" and c.OPENAI_API_KEY.reveal() == KEY
+    for text in (repr(c), repr(c.OPENAI_API_KEY), str(c.OPENAI_API_KEY), repr(c.as_mapping()),
+                 "\n".join(c.banner("http://x"))):
+        assert KEY not in text
+    assert Secret("a") == Secret("a") and Secret("a") != Secret("b") and hash(Secret("a")) == hash(Secret("a"))
+
+
+def test_key_from_file(tmp_path):
+    path = tmp_path / "key"
+    path.write_text(KEY + "\n")
+    c = cfg(OPENAI_API_KEY_FILE=str(path))
+    assert c.KEY_SOURCE == "file" and c.OPENAI_API_KEY.reveal() == KEY
+    path.write_text("  \n")
+    with pytest.raises(ConfigError, match="^OPENAI_API_KEY_FILE: the file is empty"):
+        cfg(OPENAI_API_KEY_FILE=str(path))
+
+
+def test_key_from_encrypted_secrets_file(tmp_path):
+    secrets_key = Fernet.generate_key().decode()
+    path = tmp_path / "secrets.enc"
+    write_secrets_file(str(path), secrets_key, {"OPENAI_API_KEY": KEY})
+    assert KEY.encode() not in path.read_bytes()
+    assert path.stat().st_mode & 0o777 == 0o600
+    c = cfg(SECRETS_FILE=str(path), SECRETS_KEY=secrets_key)
+    assert c.KEY_SOURCE == "secrets-file" and c.OPENAI_API_KEY.reveal() == KEY
+    with pytest.raises(ConfigError, match="^SECRETS_KEY: it does not open SECRETS_FILE"):
+        cfg(SECRETS_FILE=str(path), SECRETS_KEY=Fernet.generate_key().decode())
+    with pytest.raises(ConfigError, match="^SECRETS_KEY: expected a Fernet key"):
+        cfg(SECRETS_FILE=str(path), SECRETS_KEY="short")
+
+
+def test_secrets_file_without_the_key_or_with_junk(tmp_path):
+    secrets_key = Fernet.generate_key().decode()
+    path = tmp_path / "s.enc"
+    write_secrets_file(str(path), secrets_key, {"OTHER": "x"})
+    with pytest.raises(ConfigError, match="^SECRETS_FILE: the file holds no OPENAI_API_KEY"):
+        cfg(SECRETS_FILE=str(path), SECRETS_KEY=secrets_key)
+    path.write_bytes(Fernet(secrets_key.encode()).encrypt(b"[1, 2]"))
+    with pytest.raises(ConfigError, match="^SECRETS_FILE: the decrypted content is not a JSON object"):
+        read_secrets_file(str(path), secrets_key)
+    path.write_bytes(Fernet(secrets_key.encode()).encrypt(b"{not json"))
+    with pytest.raises(ConfigError, match="^SECRETS_FILE: the decrypted content is not a JSON object"):
+        read_secrets_file(str(path), secrets_key)
+    with pytest.raises(ConfigError, match="^SECRETS_FILE: no readable file"):
+        read_secrets_file(str(tmp_path / "missing"), secrets_key)
+
+
+def test_tls_files_must_exist(tmp_path):
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    with pytest.raises(ConfigError, match="^TLS_KEY_FILE: no readable file"):
+        cfg(TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(tmp_path / "missing.pem"))
+    assert cfg(TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(cert)).tls
+
+
+def test_nothing_reads_the_environment_at_import(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {"PATH": os.environ["PATH"], "UPSTREAM_TIMEOUT": "not a number", "PYTHONPATH": root}
+    ok = subprocess.run([sys.executable, "-c", "import app, config, app.api.chat, app.core.gateway, app.services"],
+                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "chatgate: configuration error: UPSTREAM_TIMEOUT: expected a number"
+
+
+def test_config_classes_only_change_defaults():
+    assert issubclass(type(cfg()), Config)
+    assert cfg().TESTING is True
+
+
+def test_every_setting_is_documented_in_env_example():
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(root, ".env.example"), encoding="utf-8").read()
+    names = list(Config.PARSERS) + ["APP_ENV", "OPENAI_API_KEY", "OPENAI_API_KEY_FILE", "SECRETS_FILE", "SECRETS_KEY"]
+    assert [n for n in names if not re.search(rf"^#? ?{n}=", text, re.M)] == []

@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BROWSER := tests/browser
 
-.PHONY: run dev test bench clean
+.PHONY: run dev test test-unit lint bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -37,13 +37,27 @@ $(BROWSER)/node_modules/.installed: $(BROWSER)/package.json $(BROWSER)/package-l
 	npm ci --prefix $(BROWSER) --no-audit --no-fund
 	@touch $@
 
-## test: the whole suite, with coverage of app/ and config.py
+COVERAGE := --cov=app --cov=config --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+## test: set up what the suite needs (PostgreSQL, Redis, Chromium, npm tools), static checks, every test, coverage
 test: $(VENV)/.dev $(BROWSER)/node_modules/.installed
-	$(BIN)/python -m pytest
+	sh tests/setup.sh all
+	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m pytest $(COVERAGE)
+
+## test-unit: the unit tier alone (no servers, browsers or SDK clients), in well under a minute
+test-unit: $(VENV)/.dev
+	sh tests/setup.sh services
+	$(BIN)/python -m pytest -m "not e2e"
+
+## lint: ruff (with import order) and mypy over app/ and config.py
+lint: $(VENV)/.dev
+	$(BIN)/ruff check app config.py
+	$(BIN)/mypy
 
 ## bench: chatgate vs a bare proxy vs LiteLLM behind one mock upstream (not part of test; ~5-10 min)
 bench: $(VENV)/.runtime
 	$(PYTHON) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage htmlcov
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov .mypy_cache .ruff_cache

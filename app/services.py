@@ -78,7 +78,7 @@ def build(config: Config, instance_path: str) -> Services:
                         moderation_fail=config.MODERATION_FAIL)
     meter = Meter(limiter, ledger, bounds)
     gateway = Gateway(upstream, content_filter, guard, meter, default_model=config.OPENAI_MODEL,
-                      allowed_models=config.ALLOWED_MODELS)
+                      allowed_models=config.ALLOWED_MODELS, embedding_models=config.ALLOWED_EMBEDDING_MODELS)
     turns = ChatTurns(gateway, conversations, history_budget=config.HISTORY_TOKEN_BUDGET)
     return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
                     keyring=keyring, limiter=limiter, upstream=upstream, content_filter=content_filter,

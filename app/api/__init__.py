@@ -10,13 +10,15 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ..access.proxy import trust_proxies
-from . import admission, chat, conversations, errors, health, http, pages, v1
+from . import admission, chat, conversations, embeddings, errors, health, http, pages, responses, v1
 
 bp = Blueprint("api", __name__)
 bp.before_request(admission.admit)
 bp.after_request(admission.add_ratelimit_headers)
 bp.register_blueprint(chat.bp)
 bp.register_blueprint(v1.bp)
+bp.register_blueprint(embeddings.bp)
+bp.register_blueprint(responses.bp)
 bp.register_blueprint(conversations.bp)
 
 

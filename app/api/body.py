@@ -69,47 +69,57 @@ def validate(model: type[M], data: dict) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise _to_invalid_request(err, model) from None
+        raise _to_invalid_request(err, model, data) from None
     except RecursionError:
         raise InvalidRequest("the JSON body is nested too deeply", code="invalid_json") from None
 
 
-_MESSAGE_TAGS = frozenset({"system", "user", "assistant", "tool"})
-_BRANCH_LABELS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+def _clean_loc(loc: tuple, data: object) -> list:
+    """The client's own path to the problem: pydantic's union labels (tags, branch types) left out.
 
-
-def _clean_loc(loc: tuple) -> list:
-    """A field path without pydantic's union labels (tags, branch types, class names)."""
+    A part is kept while it is a real key or index of the client's JSON; the
+    last part is also kept when it names a key of an object (a missing or an
+    unknown field), since that key is, by definition, not there or not ours.
+    A tagged union's label is the object's own tag ("user" for a message whose
+    role is "user"), even where a key has the same name ("text", "image_url").
+    """
     out: list = []
+    here = data
+    tagged = False  # the current object's tag label was already passed
     for i, part in enumerate(loc):
-        if isinstance(part, str):
-            prev = loc[i - 1] if i else None
-            if part[:1].isupper() or "[" in part or "'" in part or part in _BRANCH_LABELS:
-                continue
-            if isinstance(prev, int) and part in _MESSAGE_TAGS:
-                continue
-            if prev == "response_format" and i == 1:
-                continue
-        out.append(part)
+        last = i == len(loc) - 1
+        if isinstance(here, dict) and not tagged and not last and part in (here.get("type"), here.get("role")):
+            tagged = True
+            continue
+        if isinstance(here, dict) and isinstance(part, str) and part in here:
+            out.append(part)
+            here, tagged = here[part], False
+        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+            out.append(part)
+            here, tagged = here[part], False
+        elif last and isinstance(here, dict) and isinstance(part, str):
+            out.append(part)
     return out
 
 
-def _pick(errors: list) -> dict:
+def _pick(errors: list, data: object) -> dict:
     # An unknown field is the most useful thing to name; otherwise the most specific path,
     # since a union reports one error per branch and the deepest is the branch the client meant.
     for error in errors:
         if error["type"] == "extra_forbidden":
             return error
-    return max(errors, key=lambda e: len(_clean_loc(e["loc"])))
+    return max(errors, key=lambda e: len(_clean_loc(e["loc"], data)))
 
 
-def _to_invalid_request(err: ValidationError, model: type[BaseModel]) -> InvalidRequest:
-    first = _pick(err.errors(include_url=False, include_input=False))
-    loc = _clean_loc(first["loc"])
+def _to_invalid_request(err: ValidationError, model: type[BaseModel], data: object) -> InvalidRequest:
+    first = _pick(err.errors(include_url=False, include_input=False), data)
+    loc = _clean_loc(first["loc"], data)
     kind = first["type"]
     ctx = first.get("ctx") or {}
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        loc.append(str(ctx.get("discriminator", "type")).strip("'"))
+        tag = str(ctx.get("discriminator", "type")).strip("'")
+        # A callable discriminator reports its function's name; what the client got wrong is the type.
+        loc.append(tag if tag.isidentifier() else "type")
     param = ".".join(str(p) for p in loc) or None
     name = param or "body"
     if kind == "union_tag_not_found":
@@ -140,6 +150,9 @@ def _to_invalid_request(err: ValidationError, model: type[BaseModel]) -> Invalid
         return InvalidRequest(f"{name} must be one of {ctx.get('expected')}", param=param)
     if kind == "string_pattern_mismatch":
         return InvalidRequest(f"{name} has an invalid format", param=param)
+    if kind == "value_error" and ctx.get("error"):
+        # A schema's own check (a field_validator) explains itself.
+        return InvalidRequest(f"{name}: {ctx['error']}", param=param, code="unsupported_value")
     return InvalidRequest(f"{name} is invalid", param=param)
 
 

@@ -13,6 +13,14 @@ HSTS = "max-age=31536000; includeSubDomains"
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             + "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# What browser clients send: OpenAI's SDKs add X-Stainless-* on every call (and OpenAI-* when configured);
+# Idempotency-Key and Cache-Control are ours to read; traceparent/tracestate carry a trace.
+CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Accept", "X-Request-ID", "Idempotency-Key", "Cache-Control",
+                      "OpenAI-Organization", "OpenAI-Project", "OpenAI-Beta", r"X-Stainless-[A-Za-z0-9-]+",
+                      "traceparent", "tracestate"]
+# What a page may read back: ids, retry advice and limits (the SDKs read x-should-retry and Retry-After).
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "x-should-retry", "RateLimit-Limit", "RateLimit-Remaining",
+                       "RateLimit-Reset", "X-Chatgate-Upstream", "X-Cache", "Age", "Server-Timing"]
 
 
 def init_app(app: Flask) -> None:
@@ -26,9 +34,7 @@ def init_app(app: Flask) -> None:
         # Only the API answers cross-origin, only to the listed origins, and never with cookies:
         # a browser app authenticates with its own bearer key (see README "Browsers").
         CORS(app, resources={r"/(chat|v1/.*|conversations.*|usage)": {"origins": origins}},
-             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-             expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
-                             "RateLimit-Reset"],
+             allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS,
              methods=["GET", "POST", "DELETE", "OPTIONS"], max_age=600, supports_credentials=False,
              vary_header=True)
 

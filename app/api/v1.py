@@ -24,15 +24,16 @@ bp = Blueprint("v1", __name__, url_prefix="/v1")
 @bp.post("/chat/completions")
 def chat_completions():
     """OpenAI's chat completions, JSON or streamed chunks."""
-    req = validate(ChatCompletionRequest, read_json_object(request))
-    fields = req.model_dump(exclude_none=True, by_alias=True, include={"messages", *PASS_THROUGH})
-    messages = fields.pop("messages")
+    body = read_json_object(request)
+    req = validate(ChatCompletionRequest, body)
     gw = services().gateway
-    gw.bounds.check_messages(messages)
+    gw.bounds.check_messages(body["messages"])
     if req.stream and (req.n or 1) > 1:
         raise InvalidRequest("n greater than 1 cannot be streamed", param="n", code="unsupported_value")
-    payload = {"model": gw.resolve_model(req.model), "messages": gw.guard.messages(messages)}
-    payload.update(fields)
+    # Validation is strict (no coercion), so the client's own JSON is what goes upstream, as given.
+    payload = {"model": gw.resolve_model(req.model), "messages": body["messages"],
+               **{name: body[name] for name in PASS_THROUGH if body.get(name) is not None}}
+    payload = gw.guard.payload(payload)
     if req.stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
@@ -51,7 +52,7 @@ def _completion_body(done: Completion) -> dict:
         if choice.tool_calls:
             message["tool_calls"] = choice.tool_calls
         # "filter" is ours, not OpenAI's: SDKs ignore unknown keys, and clients can see what we changed.
-        choices.append({"index": choice.index, "message": message, "logprobs": None,
+        choices.append({"index": choice.index, "message": message, "logprobs": choice.logprobs,
                         "finish_reason": choice.finish_reason, "filter": choice.filter.to_dict()})
     return {"id": done.id, "object": "chat.completion", "created": done.created, "model": done.model,
             "choices": choices, "usage": done.usage}
@@ -89,15 +90,21 @@ def _chunk_frames(stream: ReplyStream, include_usage: bool):
 @bp.get("/models")
 def models():
     """The models a client may ask for, in OpenAI's list format."""
-    return jsonify(object="list", data=[_model(name) for name in current_app.config["ALLOWED_MODELS"]])
+    return jsonify(object="list", data=[_model(name) for name in _models()])
 
 
 @bp.get("/models/<path:model>")
 def model(model: str):
     """One model, if a client may use it."""
-    if model not in current_app.config["ALLOWED_MODELS"]:
+    if model not in _models():
         raise NotFound(f"model {model!r} is not available", param="model", code="model_not_found")
     return jsonify(_model(model))
+
+
+def _models() -> list[str]:
+    """Chat models, then embedding models, each once."""
+    config = current_app.config
+    return list(dict.fromkeys((*config["ALLOWED_MODELS"], *config["ALLOWED_EMBEDDING_MODELS"])))
 
 
 def _model(name: str) -> dict:

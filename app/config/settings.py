@@ -34,6 +34,7 @@ class Config:
     OPENAI_BASE_URL = OPENAI_DEFAULT_BASE_URL
     OPENAI_MODEL = "gpt-4o-mini"
     ALLOWED_MODELS: tuple[str, ...] = ()
+    ALLOWED_EMBEDDING_MODELS: tuple[str, ...] = ("text-embedding-3-small",)
     OFFLINE_MODEL = False
     OFFLINE_STREAM_DELAY = 0.03
     UPSTREAM_TIMEOUT = 60.0
@@ -79,6 +80,7 @@ class Config:
         "OPENAI_BASE_URL": parsers.http_url,
         "OPENAI_MODEL": str.strip,
         "ALLOWED_MODELS": parsers.comma_list,
+        "ALLOWED_EMBEDDING_MODELS": parsers.comma_list,
         "OFFLINE_MODEL": parsers.boolean,
         "OFFLINE_STREAM_DELAY": parsers.number(0, 5),
         "UPSTREAM_TIMEOUT": parsers.number(0.1, 3600),

@@ -14,6 +14,8 @@ from ..errors import InvalidRequest
 from .estimate import message_text
 
 REPLY_CAP_FIELDS = ("max_tokens", "max_completion_tokens")
+# OpenAI's own limit on the inputs of one embeddings call.
+MAX_EMBEDDING_INPUTS = 2048
 
 
 def check_text(name: str, value: str, max_chars: int, *, required: bool = False) -> None:
@@ -56,6 +58,18 @@ class Bounds:
                     text = part.get("text") if isinstance(part, dict) else None
                     if isinstance(text, str):
                         self.check_text(f"messages.{i}.content.{j}.text", text)
+
+    def check_inputs(self, inputs: list[str]) -> None:
+        """Embedding inputs: how many, each text, and their total size."""
+        if len(inputs) > MAX_EMBEDDING_INPUTS:
+            raise InvalidRequest(f"too many inputs ({len(inputs)}, at most {MAX_EMBEDDING_INPUTS})", param="input",
+                                 code="too_many_inputs")
+        for i, text in enumerate(inputs):
+            self.check_text("input" if len(inputs) == 1 else f"input.{i}", text, required=True)
+        total = sum(len(text) for text in inputs)
+        if total > self.max_total_chars:
+            raise InvalidRequest(f"the inputs are too long ({total} characters, at most {self.max_total_chars})",
+                                 param="input", code="too_long")
 
     def check_payload(self, payload: dict) -> int:
         """Message count, total size and reply caps of an upstream request; returns the reply's token cap."""

@@ -27,6 +27,9 @@ class Choice:
     finish_reason: str | None
     filter: FilterResult
     tool_calls: list | None = None
+    # The upstream's log-probabilities, only where the filter changed nothing: their tokens would
+    # otherwise spell out what was redacted.
+    logprobs: dict | None = None
 
 
 @dataclass
@@ -44,13 +47,14 @@ class Gateway:
     """Holds the upstream client, the guard, the filter and the meter; runs one chat call through them."""
 
     def __init__(self, upstream, content_filter: ContentFilter, guard: PromptGuard, meter: Meter, *,
-                 default_model: str, allowed_models: tuple[str, ...]):
+                 default_model: str, allowed_models: tuple[str, ...], embedding_models: tuple[str, ...] = ()):
         self.upstream = upstream
         self.filter = content_filter
         self.guard = guard
         self.meter = meter
         self.default_model = default_model
         self.allowed_models = allowed_models
+        self.embedding_models = embedding_models
 
     @property
     def bounds(self):
@@ -65,6 +69,30 @@ class Gateway:
             raise InvalidRequest(f"model {requested!r} is not available; see GET /v1/models",
                                  param="model", code="model_not_found")
         return requested
+
+    def resolve_embedding_model(self, requested: str) -> str:
+        """The embedding model asked for, if a client may use it."""
+        if requested not in self.embedding_models:
+            raise InvalidRequest(f"model {requested!r} is not an available embedding model; see GET /v1/models",
+                                 param="model", code="model_not_found")
+        return requested
+
+    def embed(self, payload: dict, caller, endpoint: str) -> dict:
+        """One embeddings call (inputs already guarded): admit, upstream, record; OpenAI's list body."""
+        ticket = self.meter.admit_embedding(caller, payload, endpoint)
+        try:
+            body = self.upstream.embeddings(payload)
+        except APIError as err:
+            ticket.close(err.status, None)
+            raise
+        used = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        tokens = used.get("prompt_tokens")
+        if not isinstance(tokens, int) or tokens < 0:
+            tokens = usage_or_estimate(None, [{"content": t} for t in payload["input"]], "")["prompt_tokens"]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        ticket.close(200, {**usage, "completion_tokens": 0})
+        data = [{"object": "embedding", "index": item["index"], "embedding": item["embedding"]} for item in body["data"]]
+        return {"object": "list", "data": data, "model": str(body.get("model") or payload["model"]), "usage": usage}
 
     def complete(self, payload: dict, caller, endpoint: str) -> Completion:
         """One non-streamed call: admit, upstream, the response filter on every choice, record."""
@@ -93,7 +121,8 @@ class Gateway:
             index = choice.get("index")
             choices.append(Choice(index=index if isinstance(index, int) else position, reply=result.text,
                                   finish_reason=BLOCKED_FINISH if blocked else choice.get("finish_reason"),
-                                  filter=result, tool_calls=None if blocked else message.get("tool_calls")))
+                                  filter=result, tool_calls=None if blocked else message.get("tool_calls"),
+                                  logprobs=choice.get("logprobs") if result.action == "none" else None))
         created = body.get("created")
         return Completion(id=str(body.get("id") or completion_id()), model=str(body.get("model") or payload["model"]),
                           created=created if isinstance(created, int) else int(time.time()),

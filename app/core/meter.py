@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..access.keys import Caller
 from ..errors import APIError
 from .bounds import Bounds
-from .estimate import estimate_messages
+from .estimate import estimate_messages, estimate_text
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,13 @@ class Meter:
             except APIError:
                 self.limiter.settle(ticket.reservation, 0)
                 raise
+        return ticket
+
+    def admit_embedding(self, caller, payload: dict, endpoint: str) -> Ticket:
+        """Hold the tokens of an embeddings call (its inputs; there is no reply), or raise."""
+        ticket = Ticket(self, caller, endpoint, False, payload["model"])
+        ticket.reservation = self.limiter.reserve(
+            caller, sum(estimate_text(text) + 1 for text in payload["input"]))
         return ticket
 
     def finish(self, ticket: Ticket, status: int, usage: dict, filter_action: str) -> None:

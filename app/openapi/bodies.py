@@ -7,7 +7,7 @@ rather than drifting from the description.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, Field
 
@@ -134,7 +134,8 @@ class CompletionChoice(BaseModel):
 
     index: int
     message: AssistantReply
-    logprobs: None
+    logprobs: Optional[dict[str, Any]] = Field(description="The upstream's, when asked for and the filter changed "
+                                                           + "nothing; otherwise null.")
     finish_reason: Optional[str]
     filter: FilterReport
 
@@ -171,7 +172,64 @@ class ChatCompletionChunk(BaseModel):
     filter: Optional[FilterReport] = None
 
 
+class ResponseUsage(BaseModel):
+    """Token counts of a response, in the Responses API's shape."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    input_tokens_details: dict[str, int]
+    output_tokens_details: dict[str, int]
+
+
+class ResponseObject(BaseModel):
+    """Body of a 200 from POST /v1/responses (OpenAI's response object; ``filter`` is chatgate's addition)."""
+
+    id: str
+    object: Literal["response"]
+    created_at: int
+    status: Literal["completed", "incomplete", "failed", "in_progress"]
+    model: str
+    output: list[dict[str, Any]] = Field(description="message and function_call items.")
+    incomplete_details: Optional[dict[str, str]]
+    usage: Optional[ResponseUsage]
+    filter: Optional[FilterReport] = None
+
+
+class ResponseStreamEvent(BaseModel):
+    """One event of a streamed response: response.created … response.completed, as OpenAI streams them."""
+
+    type: str = Field(description="response.created, response.output_text.delta, response.completed, …")
+    sequence_number: int
+
+
+class Embedding(BaseModel):
+    """One input's vector: floats, or base64 of little-endian float32 with encoding_format=base64."""
+
+    object: Literal["embedding"]
+    index: int
+    embedding: Union[list[float], str]
+
+
+class EmbeddingUsage(BaseModel):
+    """Tokens read."""
+
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    """Body of a 200 from POST /v1/embeddings."""
+
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage
+
+
 DOC_MODELS = {m.__name__: m for m in (Health, Readiness, ChatStreamDelta, ChatStreamEnd, ConversationSummary,
                                        ConversationList, StoredMessage, Conversation, ConversationDeleted,
                                        UsageRow, UsageReport, Model, ModelList, AssistantReply, CompletionChoice,
-                                       ChatCompletion, ChunkChoice, ChatCompletionChunk)}
+                                       ChatCompletion, ChunkChoice, ChatCompletionChunk, ResponseUsage,
+                                       ResponseObject, ResponseStreamEvent, Embedding, EmbeddingUsage,
+                                       EmbeddingList)}

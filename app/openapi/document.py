@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .. import errors
-from ..api import openai_schemas, schemas
+from ..api import embeddings_schemas, openai_messages, openai_schemas, responses_schemas, schemas
 from .bodies import DOC_MODELS
 from .operations import OPERATIONS, Op
 
@@ -54,7 +54,7 @@ def openapi_json():
 def model_named(name: str) -> type[BaseModel] | None:
     """The schema class called ``name``, or None while it does not exist yet."""
     # Validated models win: a documentation model steps aside once a validated one exists.
-    for module in (schemas, openai_schemas):
+    for module in (schemas, openai_schemas, openai_messages, responses_schemas, embeddings_schemas):
         found = getattr(module, name, None)
         if isinstance(found, type) and issubclass(found, BaseModel):
             return found
@@ -162,11 +162,12 @@ def _schemas(ops: list[Op], settings) -> dict:
 # (schema, property) -> must the text have a non-space character? validation.check_text runs on each.
 TEXT_FIELDS = {("ChatRequest", "prompt"): True, ("ChatRequest", "system"): False,
                ("UserMessage", "content"): True, ("SystemMessage", "content"): False,
+               ("DeveloperMessage", "content"): False,
                ("AssistantMessage", "content"): False, ("ToolMessage", "content"): False,
                ("TextPart", "text"): False}
-MODEL_FIELDS = (("ChatRequest", "model"), ("ChatCompletionRequest", "model"))
+MODEL_FIELDS = (("ChatRequest", "model"), ("ChatCompletionRequest", "model"), ("ResponsesRequest", "model"))
 REPLY_CAP_FIELDS = (("ChatRequest", "max_tokens"), ("ChatCompletionRequest", "max_tokens"),
-                    ("ChatCompletionRequest", "max_completion_tokens"))
+                    ("ChatCompletionRequest", "max_completion_tokens"), ("ResponsesRequest", "max_output_tokens"))
 
 
 def _describe_checks(defs: dict, settings) -> None:
@@ -185,6 +186,8 @@ def _describe_checks(defs: dict, settings) -> None:
     for model, prop in MODEL_FIELDS:
         for branch in _branches(defs, model, prop, "string"):
             branch["enum"] = list(settings.ALLOWED_MODELS)
+    for branch in _branches(defs, "EmbeddingsRequest", "model", "string"):
+        branch["enum"] = list(settings.ALLOWED_EMBEDDING_MODELS)
     for model, prop in REPLY_CAP_FIELDS:
         for branch in _branches(defs, model, prop, "integer"):
             branch["maximum"] = settings.MAX_TOKENS_CAP

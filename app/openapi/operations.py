@@ -81,6 +81,34 @@ COMPLETION_EXAMPLES = {
                {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}]}),
 }
 
+RESPONSES_DESCRIPTION = " ".join((
+    "The subset of OpenAI's Responses API that SDKs use for chat, served over the upstream's chat completions with",
+    "the same keys, limits, guard, filter and ledger: `input` (text, or messages, function calls and their",
+    "outputs), `instructions`, sampling fields, `max_output_tokens`, function `tools`, `tool_choice`,",
+    "`text.format`, `metadata`, `stream`. chatgate keeps no responses: `previous_response_id` and `store: true`",
+    "are refused, as is any field outside the subset, naming it.",
+))
+
+RESPONSES_EXAMPLES = {
+    "simple": ("A string input", {"model": "gpt-4o-mini", "input": "Say hello."}),
+    "instructions": ("Instructions and a message list",
+                     {"model": "gpt-4o-mini", "instructions": "Be brief.",
+                      "input": [{"role": "user", "content": [{"type": "input_text", "text": "Name a planet."}]}]}),
+}
+
+EMBEDDINGS_DESCRIPTION = " ".join((
+    "Text in, vectors out. Inputs go through the prompt guard (the block list refuses, `PROMPT_REDACT` types are",
+    "replaced) and count toward the token limits; token-id arrays are refused, since the guard cannot read them.",
+    "The model must be one of `ALLOWED_EMBEDDING_MODELS`.",
+))
+
+EMBEDDINGS_EXAMPLES = {
+    "one": ("One text", {"model": "text-embedding-3-small", "input": "The solar system."}),
+    "many": ("Several texts, 256 dimensions, base64",
+             {"model": "text-embedding-3-small", "input": ["Mercury", "Venus"], "dimensions": 256,
+              "encoding_format": "base64"}),
+}
+
 OPERATIONS: tuple[Op, ...] = (
     Op("post", "/chat", "chat", "Send a prompt, get the filtered reply", "chat",
        {200: ("The filtered reply: JSON, or server-sent events when `stream` is true.",
@@ -94,6 +122,16 @@ OPERATIONS: tuple[Op, ...] = (
               ((JSON, "ChatCompletion"), (SSE, "ChatCompletionChunk")))},
        description="The same pipeline as POST /chat behind OpenAI's request and response shapes.",
        body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES, errors=BODY_ERRORS + UPSTREAM_ERRORS),
+    Op("post", "/v1/responses", "createResponse", "OpenAI Responses API (stateless), over chat completions",
+       "openai",
+       {200: ("A response object, or the Responses event stream when `stream` is true.",
+              ((JSON, "ResponseObject"), (SSE, "ResponseStreamEvent")))},
+       description=RESPONSES_DESCRIPTION, body="ResponsesRequest", body_examples=RESPONSES_EXAMPLES,
+       errors=BODY_ERRORS + UPSTREAM_ERRORS),
+    Op("post", "/v1/embeddings", "createEmbedding", "OpenAI-compatible embeddings", "openai",
+       {200: ("One vector per input, in input order.", ((JSON, "EmbeddingList"),))},
+       description=EMBEDDINGS_DESCRIPTION, body="EmbeddingsRequest", body_examples=EMBEDDINGS_EXAMPLES,
+       errors=BODY_ERRORS + UPSTREAM_ERRORS),
     Op("get", "/v1/models", "listModels", "Models a client may use", "openai",
        {200: ("An OpenAI model list.", ((JSON, "ModelList"),))}),
     Op("get", "/v1/models/{model}", "getModel", "One model, if a client may use it", "openai",

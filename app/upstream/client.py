@@ -84,6 +84,17 @@ class UpstreamClient:
             raise UpstreamBadResponse("the upstream model service did not answer with a stream")
         return ChatStream(resp)
 
+    def embeddings(self, payload: dict) -> dict:
+        """One embeddings call, its body checked enough to relay."""
+        resp = self._send("/embeddings", payload, stream=False)
+        try:
+            body = resp.json()
+        except ValueError:
+            raise UpstreamBadResponse() from None
+        finally:
+            resp.close()
+        return check_embeddings(body, len(payload["input"]) if isinstance(payload["input"], list) else 1)
+
     def moderate(self, text: str) -> bool:
         """True when the upstream moderation endpoint flags ``text``."""
         resp = self._send("/moderations", {"input": text}, stream=False)
@@ -180,6 +191,23 @@ def check_completion(body) -> dict:
     return body
 
 
+def check_embeddings(body, count: int) -> dict:
+    """Refuse an embeddings body that does not hold one vector (floats or base64) per input."""
+    try:
+        data = body["data"]
+        if not isinstance(data, list) or len(data) != count:
+            raise TypeError
+        for item in data:
+            vector = item["embedding"]
+            if not isinstance(item.get("index"), int) or not (
+                    isinstance(vector, str) or (isinstance(vector, list)
+                                                and all(isinstance(x, (int, float)) for x in vector))):
+                raise TypeError
+    except (KeyError, TypeError):
+        raise UpstreamBadResponse() from None
+    return body
+
+
 class ChatStream:
     """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
 
@@ -232,4 +260,4 @@ class NoUpstream:
     def _refuse(self, *_args, **_kwargs):
         raise ServiceUnavailable("no upstream is configured", code="upstream_not_configured")
 
-    chat = chat_stream = moderate = _refuse
+    chat = chat_stream = embeddings = moderate = _refuse

@@ -21,6 +21,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from .offline_embeddings import offline_embeddings
 from .sse_codec import encode_sse
 
 __all__ = ["OFFLINE_BASE_URL", "OfflineAdapter", "offline_reply"]
@@ -217,13 +218,15 @@ class OfflineAdapter(BaseAdapter):
              proxies=None) -> requests.Response:
         """Answer ``request`` locally; ``timeout``, ``verify``, ``cert`` and ``proxies`` are ignored."""
         path = urlsplit(request.url).path.rstrip("/")
-        if request.method == "POST" and path.endswith("/chat/completions"):
+        if request.method == "POST" and path.endswith(("/chat/completions", "/embeddings")):
             try:
                 body = request.body
                 payload = json.loads(body.decode() if isinstance(body, (bytes, bytearray)) else body)
             except (TypeError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
                 problem = _error(400, "We could not parse the JSON body of your request.", "invalid_json")
                 return self._build(request, *problem)
+            if path.endswith("/embeddings"):
+                return self._build(request, *offline_embeddings(payload))
             invalid = _validate(payload)
             if invalid:
                 return self._build(request, *invalid)

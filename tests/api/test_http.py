@@ -66,3 +66,52 @@ def test_an_unexpected_exception_is_a_json_500_without_traceback(app):
     assert resp.status_code == 500
     assert resp.get_json() == {"error": {"message": "internal error", "type": "api_error",
                                          "param": None, "code": "internal_error"}}
+
+
+# --- CORS
+
+
+def test_cors_only_for_listed_origins(make_app):
+    client = make_app(CORS_ORIGINS="https://app.example.com").test_client()
+    ok = client.post("/chat", json={"prompt": "hi"}, headers={"Origin": "https://app.example.com"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "X-Request-ID" in ok.headers["Access-Control-Expose-Headers"]
+    other = client.post("/chat", json={"prompt": "hi"}, headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    pre = client.options("/chat", headers={"Origin": "https://app.example.com",
+                                           "Access-Control-Request-Method": "POST",
+                                           "Access-Control-Request-Headers": "authorization, content-type"})
+    assert pre.status_code == 200 and pre.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "authorization" in pre.headers["Access-Control-Allow-Headers"].lower()
+    bad = client.options("/chat", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in bad.headers
+    assert "Access-Control-Allow-Origin" not in make_app().test_client().post(
+        "/chat", json={"prompt": "hi"}, headers={"Origin": "https://app.example.com"}).headers
+
+
+# Headers the official OpenAI Node SDK sends from a browser (X-Stainless-*), and what a page may read back.
+SDK_HEADERS = ("authorization, content-type, accept, x-stainless-lang, x-stainless-package-version, x-stainless-os, "
+               + "x-stainless-arch, x-stainless-runtime, x-stainless-runtime-version, x-stainless-retry-count, "
+               + "x-stainless-timeout, openai-organization, openai-project, idempotency-key, cache-control")
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/chat"])
+def test_a_preflight_allows_every_header_the_browser_sdks_send(make_app, path):
+    client = make_app(CORS_ORIGINS="https://app.example.com").test_client()
+    pre = client.options(path, headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+                                        "Access-Control-Request-Headers": SDK_HEADERS})
+    assert pre.status_code == 200 and pre.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    allowed = {h.strip().lower() for h in pre.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {h.strip() for h in SDK_HEADERS.split(",")} <= allowed
+    odd = client.options(path, headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+                                        "Access-Control-Request-Headers": "x-forwarded-for"})
+    assert "x-forwarded-for" not in odd.headers.get("Access-Control-Allow-Headers", "").lower()
+
+
+def test_a_page_may_read_retry_advice_limits_and_the_request_id(make_app):
+    client = make_app(CORS_ORIGINS="https://app.example.com", RATE_LIMIT="5/minute").test_client()
+    resp = client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+                       headers={"Origin": "https://app.example.com"})
+    exposed = {h.strip().lower() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"x-request-id", "retry-after", "x-should-retry", "ratelimit-limit", "ratelimit-remaining",
+            "ratelimit-reset"} <= exposed

@@ -81,7 +81,9 @@ def test_supported_fields_pass_through(remote, extra):
      "tool_choice.function.organization"),
     ({"response_format": {"type": "json_schema", "json_schema": {"name": "r", "api_base": "x"}}},
      "response_format.json_schema.api_base"),
-    ({"logprobs": True}, "logprobs"),
+    ({"api_type": "azure"}, "api_type"),
+    ({"web_search_options": {"search_context_size": "low", "endpoint": "http://evil"}}, "web_search_options.endpoint"),
+    ({"prediction": {"type": "content", "content": "x", "base_url": "y"}}, "prediction.base_url"),
 ])
 @responses.activate
 def test_nothing_in_a_request_can_steer_the_upstream(remote, body, param):
@@ -100,7 +102,8 @@ def test_nothing_in_a_request_can_steer_the_upstream(remote, body, param):
     ({"messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
     ({"messages": [{"role": "user", "content": ""}]}, "messages.0.content"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
-     "messages.0.content.0.image_url"),
+     "messages.0.content.0.image_url.url"),
+    ({"messages": [{"role": "user", "content": [{"type": "video", "video": "x"}]}]}, "messages.0.content.0.type"),
     ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.tool_call_id"),
     ({"model": 4}, "model"),
     ({"model": "gpt-unknown"}, "model"),
@@ -182,9 +185,16 @@ def test_models_list_and_retrieve(make_app):
     client = make_app(ALLOWED_MODELS="gpt-4o-mini,gpt-4o").test_client()
     assert client.get("/v1/models").get_json() == {"object": "list", "data": [
         {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "chatgate"},
-        {"id": "gpt-4o", "object": "model", "created": 0, "owned_by": "chatgate"}]}
+        {"id": "gpt-4o", "object": "model", "created": 0, "owned_by": "chatgate"},
+        {"id": "text-embedding-3-small", "object": "model", "created": 0, "owned_by": "chatgate"}]}
     assert client.get("/v1/models/gpt-4o").get_json()["id"] == "gpt-4o"
+    assert client.get("/v1/models/text-embedding-3-small").get_json()["id"] == "text-embedding-3-small"
     assert client.get("/v1/models/gpt-5").status_code == 404
+
+
+def test_embedding_models_are_listed_once_after_the_chat_models(make_app):
+    client = make_app(ALLOWED_MODELS="gpt-4o", ALLOWED_EMBEDDING_MODELS="text-embedding-3-large,gpt-4o").test_client()
+    assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == ["gpt-4o", "text-embedding-3-large"]
 
 
 # --- the same hostile cases through both doors -------------------------------------------

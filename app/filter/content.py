@@ -10,7 +10,7 @@ from .result import (
     ACTION_BLOCKED, ACTION_NONE, ACTION_REDACTED, BLOCKED_TYPE, HIGH_RISK_TYPES, PII_TYPES,
     FilterResult, check_types, make_findings, render,
 )
-from .stream import StreamFilter
+from .stream import STREAM_BATCH, StreamFilter
 
 
 class ContentFilter:
@@ -33,8 +33,9 @@ class ContentFilter:
         self.scanner = scanner_for(self.phone_regions)
         # streams keep this much already-emitted text so look-behinds see what the whole text would
         self.context = max(self.scanner.behind, self.blocklist.behind)
-        # a stream emits text only once no match attempt can still change it
-        self.max_span = max(self.scanner.reach, self.blocklist.reach)
+        # a stream emits text only once no match attempt can still change it, and scans only
+        # once a batch of text beyond that has arrived: the most it holds back is max_span
+        self.max_span = max(self.scanner.reach, self.blocklist.reach) + STREAM_BATCH
 
     def apply(self, text: str) -> FilterResult:
         """Filter a complete reply: block on a block-list hit, else redact the configured PII."""
@@ -57,10 +58,13 @@ class ContentFilter:
         return ArgumentStreamFilter(self, self.redact if redact is None else check_types(redact))
 
     def _filter(self, text: str, redact: frozenset) -> FilterResult:
-        folded = fold(text)
-        hits = self.blocklist.count(folded.shadow)
+        folded = None if text.isascii() else fold(text)  # ASCII text is its own shadow
+        shadow = text if folded is None else folded.shadow
+        hits = self.blocklist.count(shadow)
         if hits:
             return FilterResult("", ACTION_BLOCKED, make_findings({BLOCKED_TYPE: hits}))
-        spans = folded.spans(self.scanner.find(folded.shadow))
+        spans = self.scanner.find(shadow)
+        if folded is not None:
+            spans = folded.spans(spans)
         out, counts = render(text, spans, redact)
         return FilterResult(out, ACTION_REDACTED if counts else ACTION_NONE, make_findings(counts))

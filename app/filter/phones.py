@@ -38,6 +38,8 @@ _EXT = r"(?:[ ]?,?[ ]?(?:x|X|ext\.?|Ext\.?|EXT\.?|extension|Extension|#)[ ]?[0-9
 # follows depends on which it was.
 HEAD = (
     r"[+(0-9](?<![\w+#@.$€£%/-][+(0-9])(?:(?<![0-9][ ./-][+(0-9])|(?<=[0-9]{13}[ ./-][+(0-9]))"
+    # at least seven characters that can belong to a number: "4.6 billion" is not even tried
+    + r"(?=[-() ./0-9]{6})"
     + rf"(?:(?<=\+)[ ]?(?:{_PGROUP}|{_DGROUP})|(?<=\()[0-9]{{1,6}}\)|(?<=[0-9])[0-9]{{0,14}}+)"
     + rf"(?:{_SEP}?{_PGROUP}|{_SEP}{_DGROUP}|(?<=\)){_DGROUP}){{0,6}}"
     + _EXT

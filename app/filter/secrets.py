@@ -3,8 +3,9 @@
 Each entry is a bounded head pattern, optionally continued by a tail (a run of
 the token's characters), and a check. Prefixes are matched with the case the
 issuer uses (`ghp_`, `xoxb-`, `sk_live_`, `AIza`, `glpat-`, `sk-ant-`, `AKIA`);
-the words of an HTTP `Bearer` scheme and of PEM armour lines are matched in
-any case, because people and tools write them both ways. A head never starts
+the word of an HTTP `Bearer` scheme is matched as "Bearer", "bearer" or
+"BEARER", and the words of PEM armour lines in any case, because people and
+tools write them all those ways. A head never starts
 inside a longer token: the character before it is checked, as is the one
 after a fixed-length key.
 
@@ -17,27 +18,35 @@ import re
 
 _PEM_WORDS = r"(?:[A-Za-z0-9]{1,12} ){0,3}[Pp][Rr][Ii][Vv][Aa][Tt][Ee] [Kk][Ee][Yy](?: [Bb][Ll][Oo][Cc][Kk])?"
 # -----BEGIN RSA PRIVATE KEY-----, ---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----, -----begin private key-----
-PEM_BEGIN = r"-(?<!--)-{2,5}[ ]?[Bb][Ee][Gg][Ii][Nn] " + _PEM_WORDS + r"[ ]?-{3,6}"
+PEM_BEGIN = r"---(?<!----)-{0,3}[ ]?[Bb][Ee][Gg][Ii][Nn] " + _PEM_WORDS + r"[ ]?-{3,6}"
 PEM_END = re.compile(r"-{3,6}[ ]?[Ee][Nn][Dd] " + _PEM_WORDS + r"[ ]?-{3,6}")
 
-_BEARER = r"[Bb](?<![\w-][Bb])[Ee][Aa][Rr][Ee][Rr][ \t]{1,4}[A-Za-z0-9._~+/=-]{8}"
+_BEARER = r"{0}(?<![\w-]{0})[ \t]{{1,4}}[A-Za-z0-9._~+/=-]{{8}}"
 
-# (kind, head); order is priority when two heads start at the same place.
+# (kind, head); order is priority when two heads start at the same place. Each head opens with
+# its whole literal prefix and only then looks behind, so the regex engine can skip ahead to
+# the prefix (a head that opened with a look-behind or a one-letter class would be tried at
+# almost every character).
 HEADS = (
     ("pem", PEM_BEGIN),
     # GitHub: ghp_ (classic), gho_ (OAuth), ghu_ (user-to-server), ghs_ (server), ghr_ (refresh): 36+ base62
-    ("github", r"g(?<![\w-]g)h[pousr]_[A-Za-z0-9]{36}"),
-    ("github_pat", r"g(?<![\w-]g)ithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{8}"),
-    ("slack", r"x(?<![\w-]x)ox[baprs]-[0-9A-Za-z-]{6}"),
-    ("stripe", r"[sr](?<![\w-][sr])k_(?:live|test)_[0-9A-Za-z]{24}"),
-    ("google", r"A(?<![\w-]A)Iza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
-    ("gitlab", r"g(?<![\w-]g)lpat-[0-9A-Za-z_-]{20}"),
-    ("anthropic", r"s(?<![\w-]s)k-ant-[A-Za-z0-9_-]{20}"),
-    ("bearer", _BEARER),
-    ("sk", r"s(?<![\w-]s)k-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20}"),
+    ("github", r"gh[pousr]_(?<![\w-]gh[pousr]_)[A-Za-z0-9]{36}"),
+    ("github_pat", r"github_pat_(?<![\w-]github_pat_)[A-Za-z0-9]{22}_[A-Za-z0-9]{8}"),
+    ("slack", r"xox[baprs]-(?<![\w-]xox[baprs]-)[0-9A-Za-z-]{6}"),
+    ("stripe", r"sk_(?<![\w-]sk_)(?:live|test)_[0-9A-Za-z]{24}"),
+    ("stripe", r"rk_(?<![\w-]rk_)(?:live|test)_[0-9A-Za-z]{24}"),
+    ("google", r"AIza(?<![\w-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+    ("gitlab", r"glpat-(?<![\w-]glpat-)[0-9A-Za-z_-]{20}"),
+    ("anthropic", r"sk-ant-(?<![\w-]sk-ant-)[A-Za-z0-9_-]{20}"),
+    # the scheme word as "Bearer", "bearer" or "BEARER"; mixed case ("BeArEr") is not looked for
+    ("bearer", _BEARER.format("Bearer")),
+    ("bearer", _BEARER.format("bearer")),
+    ("bearer", _BEARER.format("BEARER")),
+    ("sk", r"sk-(?<![\w-]sk-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20}"),
     # AWS access key ids: AKIA long-term, ASIA temporary (STS); upper case only
-    ("aws", r"A(?<![A-Za-z0-9]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
-    ("jwt", r"e(?<![\w-]e)yJ[A-Za-z0-9_-]{8}"),
+    ("aws", r"AKIA(?<![A-Za-z0-9]AKIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    ("aws", r"ASIA(?<![A-Za-z0-9]ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    ("jwt", r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8}"),
 )
 
 # Heads whose match continues over a run of token characters of any length.

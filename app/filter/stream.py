@@ -24,6 +24,11 @@ from .result import (
 )
 
 
+# Characters a stream lets arrive before it scans again: a scan costs about the same for one
+# new character as for a few dozen, and chunks of a streamed reply are often a few characters.
+STREAM_BATCH = 32
+
+
 class StreamFilter:
     """Incremental filter for one reply; never emits what the whole-reply filter would change."""
 
@@ -64,6 +69,8 @@ class StreamFilter:
         if self._blocked or not chunk:
             return ""
         self._buf.extend(fold(chunk))
+        if len(self._buf.text) - self._opos < self.max_span and self._open is None:
+            return ""
         return self._advance(final=False)
 
     def feed_folded(self, piece: Folded) -> str:
@@ -71,6 +78,8 @@ class StreamFilter:
         if self._blocked or not piece.text:
             return ""
         self._buf.extend(piece)
+        if len(self._buf.text) - self._opos < self.max_span and self._open is None:
+            return ""
         return self._advance(final=False)
 
     def finish(self) -> str:

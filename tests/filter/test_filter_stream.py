@@ -372,6 +372,6 @@ def test_stream_feed_after_finish_and_bad_chunk():
 
 def test_result_before_finish_reports_progress():
     sf = FILTER.stream()
-    sf.feed("address a@example.com " + "and some more words to push the window along " * 3)
+    sf.feed("address a@example.com " + "and some more words to push the window along " * 6)
     assert sf.result().findings == ({"type": "email", "count": 1},)
     assert sf.result().action == "redacted"

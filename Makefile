@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BROWSER := tests/browser
 
-.PHONY: run dev test bench clean
+.PHONY: run dev test bench clean filter-report mutation
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -47,3 +47,11 @@ bench: $(VENV)/.runtime
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov
+
+## filter-report: recall and keep-rate of the response filter on a generated corpus (not part of test)
+filter-report: $(VENV)/.dev
+	$(BIN)/python bench/filter_report.py
+
+## mutation: mutation score of the filter's unit tests over its detector and stream modules (not part of test)
+mutation: $(VENV)/.dev
+	$(BIN)/python tools/mutation.py

@@ -9,11 +9,14 @@ is one candidate, and an invalid one, rather than a source of shorter ones.
 `phonenumbers` then decides, per candidate:
 - with "+" (or an international call prefix "00"/"011"): a possible number for
   its country code;
-- otherwise, for each region in `phone_regions`: a possible national number
-  that also looks dialled, i.e. it has a trunk "0", an area code in
-  parentheses, an extension, or the North American 3-3-4 layout; or a number
-  `phonenumbers` holds valid whose groups after the first have at least three
-  digits (so "912-34-5678" or "2024-05-17" never qualify).
+- otherwise (at most 12 digits), for each region in `phone_regions`: a
+  possible national number that also looks dialled, i.e. it has a trunk "0"
+  (in groups, or as a run of 10 or more digits), an area code in parentheses,
+  an extension, or the North American 3-3-4 layout; or a number
+  `phonenumbers` holds valid that is laid out like one: 9-11 digits in groups
+  of 3-4 after the first, or one run of 10-11 digits. So SSN shapes
+  ("912-34-5678"), dates, dotted quads, 12-digit tracking numbers and short
+  order numbers ("order 0255034") never qualify.
 Possible rather than valid, because real directories, and generated test data,
 contain many numbers in ranges that libphonenumber does not know as assigned.
 """
@@ -52,6 +55,7 @@ _GROUPS = re.compile(r"[0-9]+")
 _NANP = re.compile(r"(?:\+?1[ .-]?)?(?:\([0-9]{3}\) ?|[0-9]{3}([ .-]))[0-9]{3}(?(1)\1|[ .-])[0-9]{4}")
 _DATE = re.compile(r"[0-9]{4}[-./][0-9]{1,2}[-./][0-9]{1,2}|[0-9]{1,2}[-./][0-9]{1,2}[-./][0-9]{2,4}$")
 _DECIMAL = re.compile(r"[0-9]+\.[0-9]+")
+_SSN = re.compile(r"[0-9]{3}-[0-9]{2}-[0-9]{4}")
 _IDD = ("011", "00")
 
 
@@ -78,11 +82,19 @@ class PhoneCheck:
         if main.startswith("+"):
             return _possible(main, None)
         for idd in _IDD:
-            if digits.startswith(idd) and _possible("+" + digits[len(idd):], None):
+            # a call prefix must lead to a number libphonenumber knows, not just a possible length
+            number = _parse("+" + digits[len(idd):], None) if digits.startswith(idd) else None
+            if number is not None and phonenumbers.is_valid_number(number):
                 return True
-        dialled = ext is not None or "(" in main or digits[0] == "0"
+        if len(digits) > 12 or _SSN.fullmatch(main) or digits.startswith("000"):
+            return False
         groups = _GROUPS.findall(main)
-        long_groups = all(len(g) >= 3 for g in groups[1:])
+        bare = len(groups) == 1
+        if "." in main and not (digits[0] == "0" or _NANP.fullmatch(main)):
+            return False  # dotted numbers are versions, addresses and decimals unless dialled
+        dialled = ext is not None or "(" in main or (digits[0] == "0" and (not bare or len(digits) >= 10))
+        # an undialled number must be laid out like one: short groups after the first, or one run of 10-11
+        laid_out = 9 <= len(digits) <= 11 and (bare or all(3 <= len(g) <= 4 for g in groups[1:]))
         nanp = _NANP.fullmatch(main) is not None
         for region in self.regions:
             number = _parse(main, region)
@@ -90,8 +102,9 @@ class PhoneCheck:
                 continue
             if dialled or (nanp and region in ("US", "CA")):
                 return True
-            if long_groups and len(digits) >= 9 and phonenumbers.is_valid_number(number):
-                return True
+            if laid_out and (not bare or len(digits) >= 10):
+                if phonenumbers.is_valid_number(number):
+                    return True
         return False
 
 

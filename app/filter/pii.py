@@ -44,7 +44,7 @@ _TAIL_END = r"(?![\w]|[.-][0-9])"
 
 # Heads that start with a digit: (kind, pattern after the first digit); their order is their priority.
 _DIGIT_KINDS = (
-    ("card", r"(?<![\w+.-][0-9])(?:[0-9]{12,18}|[0-9]{3}(?: [0-9]{4}){2,3} [0-9]{1,4}"
+    ("card", r"(?<![\w+.-][0-9])(?:[0-9]{11,18}|[0-9]{3}(?: [0-9]{4}){2,3} [0-9]{1,4}"
              + r"|[0-9]{3}(?:-[0-9]{4}){2,3}-[0-9]{1,4}|[0-9]{3}[ -][0-9]{6}[ -][0-9]{5})" + _TAIL_END),
     ("ssn", r"(?<![\w-][0-9])[0-9]{2}-[0-9]{2}-[0-9]{4}" + _TAIL_END),
     # the first octet continues after its first digit, in the same order as _OCTET

@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BROWSER := tests/browser
 
-.PHONY: run dev test bench clean filter-report mutation
+.PHONY: run dev test bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -47,6 +47,8 @@ bench: $(VENV)/.runtime
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov
+
+.PHONY: filter-report mutation
 
 ## filter-report: recall and keep-rate of the response filter on a generated corpus (not part of test)
 filter-report: $(VENV)/.dev

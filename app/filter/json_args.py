@@ -204,13 +204,15 @@ class ArgumentStreamFilter:
             self._finished = True
             return ""
         self._finished = True
-        return self._emit(self._close_piece())
+        out = self._close_piece()
+        self._piece = None  # its findings are in _done now
+        return self._emit(out)
 
     def result(self) -> FilterResult:
         """Action and findings so far (the whole argument string after finish()); text is everything emitted."""
         counts = Counter(self._done)
-        if not self._blocked:
-            counts.update(dict((f["type"], f["count"]) for f in self._piece.result().findings))
+        if not self._blocked and self._piece is not None:
+            counts.update({f["type"]: f["count"] for f in self._piece.result().findings})
         text = "".join(self._emitted)
         if self._blocked:
             counts[BLOCKED_TYPE] = self._hits

@@ -61,3 +61,13 @@ bench: $(VENV)/.runtime
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov .mypy_cache .ruff_cache
+
+.PHONY: filter-report mutation
+
+## filter-report: recall and keep-rate of the response filter on a generated corpus (not part of test)
+filter-report: $(VENV)/.dev
+	$(BIN)/python bench/filter_report.py
+
+## mutation: mutation score of the filter's unit tests over its detector and stream modules (not part of test)
+mutation: $(VENV)/.dev
+	$(BIN)/python tools/mutation.py

@@ -45,7 +45,7 @@ def check_types(types: Iterable[str]) -> frozenset:
     return chosen
 
 
-def render(text: str, spans, redact: frozenset, start: int = 0, end: int | None = None):
+def render(text: str, spans, redact: frozenset, start: int = 0, end: int | None = None, placeholders=PLACEHOLDERS):
     """Text of text[start:end] with the spans of redacted types replaced; returns (text, counts)."""
     counts: Counter = Counter()
     parts = []
@@ -53,7 +53,7 @@ def render(text: str, spans, redact: frozenset, start: int = 0, end: int | None 
     for a, b, kind in spans:
         if kind in redact:
             parts.append(text[cursor:a])
-            parts.append(PLACEHOLDERS[kind])
+            parts.append(placeholders[kind])
             counts[kind] += 1
             cursor = b
     parts.append(text[cursor:end])

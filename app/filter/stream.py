@@ -8,34 +8,41 @@ cleared everything before it. Already-emitted text is kept as left context so
 look-behinds and word boundaries behave exactly as on the whole text. A PEM
 private-key block, or any other open-ended token, holds emission from its
 start until it ends.
+
+The scans read the shadow copy (see `normalize`), chunk by chunk, and every
+position the stream keeps is a shadow position; only emission goes back to the
+original text, through the buffer's offset map.
 """
 from __future__ import annotations
 
 from collections import Counter
 
+from .buffer import ShadowBuffer
+from .normalize import Folded, fold
 from .result import (
-    ACTION_BLOCKED,
-    ACTION_NONE,
-    ACTION_REDACTED,
-    BLOCKED_TYPE,
-    FilterResult,
-    make_findings,
-    render,
+    ACTION_BLOCKED, ACTION_NONE, ACTION_REDACTED, BLOCKED_TYPE, PLACEHOLDERS, FilterResult, make_findings, render,
 )
+
+
+# Characters a stream lets arrive before it scans again: a scan costs about the same for one
+# new character as for a few dozen, and chunks of a streamed reply are often a few characters.
+STREAM_BATCH = 32
 
 
 class StreamFilter:
     """Incremental filter for one reply; never emits what the whole-reply filter would change."""
 
-    def __init__(self, content_filter):
+    def __init__(self, content_filter, redact=None, placeholders=PLACEHOLDERS):
         self._blocklist = content_filter.blocklist
         self._scanner = content_filter.scanner
-        self._redact = content_filter.redact
+        self._redact = content_filter.redact if redact is None else redact
+        self._placeholders = placeholders
         self._context = content_filter.context
         self.max_span = content_filter.max_span
-        self._buf = ""   # left context followed by text not yet emitted
-        self._ppos = 0   # index in _buf of the first character not yet emitted
-        self._bpos = 0   # index in _buf before which no blocked term can start
+        self._buf = ShadowBuffer()  # left context followed by text not yet emitted
+        self._ppos = 0   # shadow index of the first character not yet emitted
+        self._opos = 0   # text index of the first character not yet emitted
+        self._bpos = 0   # shadow index before which no blocked term can start
         self._emitted: list[str] = []
         self._counts: Counter = Counter()
         self._hits = 0
@@ -51,7 +58,7 @@ class StreamFilter:
     @property
     def pending(self) -> int:
         """Characters received but not yet emitted."""
-        return len(self._buf) - self._ppos
+        return len(self._buf.text) - self._opos
 
     def feed(self, chunk: str) -> str:
         """Add the next piece of the reply; returns the text that is now safe to emit."""
@@ -61,7 +68,18 @@ class StreamFilter:
             raise TypeError(f"chunk must be str, not {type(chunk).__name__}")
         if self._blocked or not chunk:
             return ""
-        self._buf += chunk
+        self._buf.extend(fold(chunk))
+        if len(self._buf.text) - self._opos < self.max_span and self._open is None:
+            return ""
+        return self._advance(final=False)
+
+    def feed_folded(self, piece: Folded) -> str:
+        """Like feed(), for a piece whose shadow the caller built (e.g. a decoded JSON string)."""
+        if self._blocked or not piece.text:
+            return ""
+        self._buf.extend(piece)
+        if len(self._buf.text) - self._opos < self.max_span and self._open is None:
+            return ""
         return self._advance(final=False)
 
     def finish(self) -> str:
@@ -87,28 +105,31 @@ class StreamFilter:
 
     def _advance(self, final: bool) -> str:
         buf = self._buf
-        hits, self._bpos = self._blocklist.scan(buf, self._bpos, final)
+        shadow = buf.shadow
+        hits, self._bpos = self._blocklist.scan(shadow, self._bpos, final)
         if hits:
             self._blocked = True
             self._hits = hits
-            self._buf = ""
-            self._ppos = self._bpos = 0
+            buf.clear()
+            self._ppos = self._opos = self._bpos = 0
             return ""
         if not final and self._open is not None:
             kind, head_end, old_len = self._open
-            if self._scanner.still_open(kind, buf, head_end, old_len):
+            if self._scanner.still_open(kind, shadow, head_end, old_len):
                 # nothing before the open candidate is pending, so the scan would emit nothing
-                self._open = (kind, head_end, len(buf))
+                self._open = (kind, head_end, len(shadow))
                 return ""
-        spans, upto, open_tail = self._scanner.scan(buf, self._ppos, final, self._bpos)
+        spans, upto, open_tail = self._scanner.scan(shadow, self._ppos, final, self._bpos)
         self._open = None
         if open_tail is not None and open_tail[1] == upto:
-            self._open = (open_tail[0], open_tail[2], len(buf))
-        out, counts = render(buf, spans, self._redact, self._ppos, upto)
+            self._open = (open_tail[0], open_tail[2], len(shadow))
+        stop = buf.boundary(upto)
+        out, counts = render(buf.text, buf.spans(spans), self._redact, self._opos, stop, self._placeholders)
         self._counts.update(counts)
         drop = max(0, upto - self._context)
-        self._buf = buf[drop:]
+        cut = buf.drop(drop)
         self._ppos = upto - drop
+        self._opos = stop - cut
         self._bpos -= drop
         if self._open is not None:
             kind, head_end, length = self._open

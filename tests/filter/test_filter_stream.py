@@ -372,6 +372,21 @@ def test_stream_feed_after_finish_and_bad_chunk():
 
 def test_result_before_finish_reports_progress():
     sf = FILTER.stream()
-    sf.feed("address a@example.com " + "and some more words to push the window along " * 3)
+    sf.feed("address a@example.com " + "and some more words to push the window along " * 6)
     assert sf.result().findings == ({"type": "email", "count": 1},)
     assert sf.result().action == "redacted"
+
+
+NO_BLOCKLIST = ContentFilter(blocklist=Blocklist())
+
+
+@PROPERTY
+@given(text=any_texts, data=st.data())
+def test_stream_equals_whole_filter_with_an_empty_block_list(text, data):
+    check_stream(NO_BLOCKLIST, text, split(data, text))
+
+
+@pytest.mark.parametrize("text", ["+44 20 7946 0958", "call +44 20 7946 0958 x12 now", "(202) 555-0143."])
+def test_phone_split_everywhere_with_an_empty_block_list(text):
+    for cut in range(len(text) + 1):
+        check_stream(NO_BLOCKLIST, text, [text[:cut], text[cut:]])

@@ -1,0 +1,135 @@
+"""Tool-call arguments: redaction inside JSON string values, valid JSON stays valid, streams equal whole."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.filter import Blocklist, ContentFilter, FilterResult
+
+FILTER = ContentFilter()
+NO_BLOCKLIST = ContentFilter(blocklist=Blocklist())
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CARD = "4" + "1" * 15
+
+
+@pytest.mark.parametrize("arguments,expected", [
+    ('{"email": "jane.doe@example.com", "ip": "10.1.2.3"}', '{"email": "[EMAIL]", "ip": "[IP]"}'),
+    ('{"email": "jane\\u0040example.com"}', '{"email": "[EMAIL]"}'),
+    ('{"note": "write to jane\\u002edoe@example\\u002ecom today"}', '{"note": "write to [EMAIL] today"}'),
+    ('{"card": ' + CARD + "}", '{"card": "[CARD]"}'),
+    ('{"q": "say \\"hi\\" to a@example.com\\n"}', '{"q": "say \\"hi\\" to [EMAIL]\\n"}'),
+    ('{"a": "x@example.com", "b": "y"}', '{"a": "[EMAIL]", "b": "y"}'),
+    ('["jane@", "example.com"]', '["jane@", "example.com"]'),
+    ('{"key": "-----BEGIN RSA PRIVATE KEY-----\\nabc\\ndef"}', '{"key": "[SECRET]"}'),
+    ('{"emoji": "\\ud83d\\ude00 a@example.com"}', '{"emoji": "\\ud83d\\ude00 [EMAIL]"}'),
+])
+def test_whole_arguments(arguments, expected):
+    result = FILTER.apply_arguments(arguments)
+    assert result.text == expected
+    json.loads(result.text)
+
+
+@pytest.mark.parametrize("arguments,expected", [
+    ('{"unterminated": "a@example.com', '{"unterminated": "[EMAIL]'),
+    ("not json: a@example.com and 10.0.0.1", 'not json: "[EMAIL]" and "[IP]"'),
+    ('{"a": 1, "half": "\\u00', '{"a": 1, "half": "\\u00'),
+    ('{"bad": "\\q a@example.com"}', '{"bad": "\\q [EMAIL]"}'),
+])
+def test_partial_or_invalid_json_is_filtered_piece_by_piece(arguments, expected):
+    assert FILTER.apply_arguments(arguments).text == expected
+
+
+@pytest.mark.parametrize("arguments", [
+    '{"text": "fuck"}', '{"text": "f\\u0075ck"}', '{"fuck": 1}', '{"a": "ok"} shit', '{"t": "fu\\u200bck"}',
+])
+def test_a_blocked_term_anywhere_blocks(arguments):
+    assert FILTER.apply_arguments(arguments) == FilterResult("", "blocked", ({"type": "blocked_content", "count": 1},))
+
+
+def test_findings_count_every_place_and_redact_can_be_narrowed():
+    args = '{"a": "x@example.com", "b": ["y@example.com", "10.0.0.1"]}'
+    assert FILTER.apply_arguments(args).findings == ({"type": "email", "count": 2}, {"type": "ip", "count": 1})
+    assert FILTER.apply_arguments(args, redact=("ip",)).text == '{"a": "x@example.com", "b": ["y@example.com", "[IP]"]}'
+
+
+def test_stream_api():
+    sf = FILTER.stream_arguments()
+    out = sf.feed('{"email": "jane') + sf.feed("@example.com") + sf.feed('", "n": 1}') + sf.finish()
+    assert out == '{"email": "[EMAIL]", "n": 1}'
+    assert sf.result() == FilterResult(out, "redacted", ({"type": "email", "count": 1},))
+    assert sf.finish() == ""
+    with pytest.raises(RuntimeError):
+        sf.feed("x")
+    with pytest.raises(TypeError):
+        FILTER.stream_arguments().feed(b"{}")
+
+
+def test_stream_stops_when_blocked():
+    sf = FILTER.stream_arguments()
+    first = sf.feed('{"note": "' + "ordinary words here " * 12 + '", "x": "')
+    assert sf.feed('fuck"}') == "" and sf.finish() == ""
+    assert sf.blocked and sf.result().action == "blocked"
+    assert "fuck" not in first
+
+
+# --- the stream property ------------------------------------------------------------------
+
+pii_value = st.sampled_from([
+    "jane.doe@example.com", "jane\\u0040example.com", "+44 20 7946 0958", "(202) 555-0143 x12", "10.1.2.3",
+    "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "sk-" + "abcdefghijklmnopqrst0123",
+    "-----BEGIN PRIVATE KEY-----\\nabc\\n-----END PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----\\nabc",
+    "\\ud83d\\ude00", "\\u200b", "\\\\", '\\"', "fuck", "f\\u0075ck", "ordinary", "", "a\\nb",
+])
+scalar = st.one_of(
+    st.lists(st.one_of(pii_value, st.text(max_size=6)), max_size=4).map(
+        lambda parts: '"' + "".join(p.replace('"', "'").replace("\\", "/") if not p.startswith(("\\", "-")) and "\\u" not in p
+                                    else p for p in parts) + '"'),
+    st.integers().map(str), st.sampled_from(["true", "null", CARD, "12025550143", "1.5e3"]),
+)
+json_values = st.recursive(scalar, lambda inner: st.one_of(
+    st.lists(inner, max_size=4).map(lambda xs: "[" + ", ".join(xs) + "]"),
+    st.lists(st.tuples(scalar, inner), max_size=4).map(lambda kv: "{" + ", ".join(f"{k}: {v}" for k, v in kv) + "}"),
+), max_leaves=8)
+arguments = st.one_of(json_values, json_values.map(lambda s: s[: len(s) // 2]), st.text(max_size=40))
+
+
+def split(data, text: str) -> list[str]:
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=12)))
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+
+
+def check(cf: ContentFilter, text: str, chunks) -> None:
+    whole = cf.apply_arguments(text)
+    sf = cf.stream_arguments()
+    emitted = "".join(sf.feed(c) for c in chunks) + sf.finish()
+    if whole.action == "blocked":
+        assert sf.blocked and sf.result().action == "blocked"
+        return
+    assert emitted == whole.text
+    assert (sf.result().action, sf.result().findings) == (whole.action, whole.findings)
+    try:
+        json.loads(text)
+    except ValueError:
+        return
+    json.loads(whole.text)  # valid JSON stays valid JSON
+
+
+@PROPERTY
+@given(text=arguments, data=st.data())
+def test_streamed_arguments_equal_whole_arguments(text, data):
+    check(FILTER, text, split(data, text))
+
+
+@PROPERTY
+@given(text=arguments, data=st.data())
+def test_streamed_arguments_equal_whole_with_an_empty_block_list(text, data):
+    check(NO_BLOCKLIST, text, split(data, text))
+
+
+@PROPERTY
+@given(text=json_values)
+def test_arguments_one_character_at_a_time(text):
+    check(FILTER, text, list(text))

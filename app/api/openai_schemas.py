@@ -13,10 +13,22 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, Field, field_validator
 
-from .openai_messages import (STRICT, AnyTool, Content, LegacyFunction, Message, NamedFunction, ResponseFormat,
-                              TextPart, ToolChoice)
+from .openai_messages import (
+    STRICT,
+    AnyTool,
+    Content,
+    LegacyFunction,
+    Message,
+    NamedFunction,
+    ResponseFormat,
+    TextPart,
+    ToolChoice,
+)
 
 __all__ = ["PASS_THROUGH", "ChatCompletionRequest", "Content", "Message", "TextPart"]
+
+
+TokenId = Annotated[str, Field(pattern=r"^[0-9]{1,9}$")]
 
 
 class StreamOptions(BaseModel):
@@ -123,8 +135,7 @@ class ChatCompletionRequest(BaseModel):
     seed: Optional[int] = Field(None, ge=-(2**63), le=2**63 - 1)
     presence_penalty: Optional[float] = Field(None, ge=-2, le=2)
     frequency_penalty: Optional[float] = Field(None, ge=-2, le=2)
-    logit_bias: Optional[dict[Annotated[str, Field(pattern=r"^[0-9]{1,9}$")], Annotated[int, Field(ge=-100, le=100)]]] = (
-        Field(None, max_length=1024))
+    logit_bias: Optional[dict[TokenId, Annotated[int, Field(ge=-100, le=100)]]] = Field(None, max_length=1024)
     logprobs: Optional[bool] = None
     top_logprobs: Optional[int] = Field(None, ge=0, le=20)
     response_format: Optional[ResponseFormat] = None

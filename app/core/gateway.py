@@ -91,7 +91,8 @@ class Gateway:
             tokens = usage_or_estimate(None, [{"content": t} for t in payload["input"]], "")["prompt_tokens"]
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         ticket.close(200, {**usage, "completion_tokens": 0})
-        data = [{"object": "embedding", "index": item["index"], "embedding": item["embedding"]} for item in body["data"]]
+        data = [{"object": "embedding", "index": item["index"], "embedding": item["embedding"]}
+                for item in body["data"]]
         return {"object": "list", "data": data, "model": str(body.get("model") or payload["model"]), "usage": usage}
 
     def complete(self, payload: dict, caller, endpoint: str) -> Completion:

@@ -10,6 +10,14 @@ from .result import BLOCKED_TYPE, HIGH_RISK_TYPES, PII_TYPES, FilterResult
 from .stream import StreamFilter
 
 __all__ = [
-    "ArgumentStreamFilter", "BLOCKED_TYPE", "DEFAULT_PHONE_REGIONS", "Blocklist", "ContentFilter", "FilterResult", "HIGH_RISK_TYPES", "PII_TYPES",
-    "StreamFilter", "load_blocklist",
+    "BLOCKED_TYPE",
+    "DEFAULT_PHONE_REGIONS",
+    "HIGH_RISK_TYPES",
+    "PII_TYPES",
+    "ArgumentStreamFilter",
+    "Blocklist",
+    "ContentFilter",
+    "FilterResult",
+    "StreamFilter",
+    "load_blocklist",
 ]

@@ -28,15 +28,15 @@ class ShadowBuffer:
             self.text += folded.text
             self.shadow += folded.shadow
             return
-        if self.starts is None:
-            self.starts = list(range(base))
-            self.ends = list(range(1, base + 1))
-        if folded.starts is None:
-            self.starts.extend(range(base, base + len(folded.text)))
-            self.ends.extend(range(base + 1, base + len(folded.text) + 1))
+        starts, ends = self.starts, self.ends
+        if starts is None or ends is None:
+            starts, ends = self.starts, self.ends = list(range(base)), list(range(1, base + 1))
+        if folded.starts is None or folded.ends is None:
+            starts.extend(range(base, base + len(folded.text)))
+            ends.extend(range(base + 1, base + len(folded.text) + 1))
         else:
-            self.starts.extend(i + base for i in folded.starts)
-            self.ends.extend(i + base for i in folded.ends)
+            starts.extend(i + base for i in folded.starts)
+            ends.extend(i + base for i in folded.ends)
         self.text += folded.text
         self.shadow += folded.shadow
 
@@ -48,9 +48,9 @@ class ShadowBuffer:
 
     def spans(self, found) -> list:
         """Shadow (start, end, type) spans mapped to the original text."""
-        if self.starts is None:
-            return found
         starts, ends = self.starts, self.ends
+        if starts is None or ends is None:
+            return found
         return [(starts[a], ends[b - 1], kind) for a, b, kind in found]
 
     def drop(self, k: int) -> int:
@@ -58,7 +58,7 @@ class ShadowBuffer:
         cut = self.boundary(k)
         self.shadow = self.shadow[k:]
         self.text = self.text[cut:]
-        if self.starts is not None:
+        if self.starts is not None and self.ends is not None:
             self.starts = [i - cut for i in self.starts[k:]]
             self.ends = [i - cut for i in self.ends[k:]]
         return cut

@@ -31,7 +31,14 @@ from collections import Counter
 
 from .normalize import Folded, fold, fold_char
 from .result import (
-    ACTION_BLOCKED, ACTION_NONE, ACTION_REDACTED, BLOCKED_TYPE, PLACEHOLDERS, FilterResult, make_findings, render,
+    ACTION_BLOCKED,
+    ACTION_NONE,
+    ACTION_REDACTED,
+    BLOCKED_TYPE,
+    PLACEHOLDERS,
+    FilterResult,
+    make_findings,
+    render,
 )
 from .stream import StreamFilter
 
@@ -132,7 +139,7 @@ def _literal_end(text: str, i: int) -> int:
 
 def filter_arguments(content_filter, text: str, redact: frozenset) -> FilterResult:
     """The whole-text filter of a tool-call argument string (module docstring)."""
-    pieces = []
+    pieces: list[tuple[str, str, Folded | None]] = []
     hits = 0
     for kind, raw in _pieces(text):
         if kind == "quote":
@@ -145,11 +152,11 @@ def filter_arguments(content_filter, text: str, redact: frozenset) -> FilterResu
         return FilterResult("", ACTION_BLOCKED, make_findings({BLOCKED_TYPE: hits}))
     counts: Counter = Counter()
     parts = []
-    for kind, raw, folded in pieces:
-        if folded is None:
+    for kind, raw, shadow in pieces:
+        if shadow is None:
             parts.append(raw)
             continue
-        spans = folded.spans(content_filter.scanner.find(folded.shadow))
+        spans = shadow.spans(content_filter.scanner.find(shadow.shadow))
         out, found = render(raw, spans, redact, placeholders=QUOTED_PLACEHOLDERS if kind == "text" else PLACEHOLDERS)
         parts.append(out)
         counts.update(found)
@@ -166,6 +173,7 @@ class ArgumentStreamFilter:
         self._escaped = False   # the last character seen inside a literal was an unpaired backslash
         self._decoder: _LiteralDecoder | None = None
         self._piece = self._new_piece()
+        self._piece_open = True  # False once finish() has folded its findings into _done
         self._emitted: list[str] = []
         self._done: Counter = Counter()   # findings of finished pieces
         self._blocked = False
@@ -205,13 +213,13 @@ class ArgumentStreamFilter:
             return ""
         self._finished = True
         out = self._close_piece()
-        self._piece = None  # its findings are in _done now
+        self._piece_open = False  # its findings are in _done now
         return self._emit(out)
 
     def result(self) -> FilterResult:
         """Action and findings so far (the whole argument string after finish()); text is everything emitted."""
         counts = Counter(self._done)
-        if not self._blocked and self._piece is not None:
+        if not self._blocked and self._piece_open:
             counts.update({f["type"]: f["count"] for f in self._piece.result().findings})
         text = "".join(self._emitted)
         if self._blocked:

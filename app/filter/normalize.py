@@ -6,7 +6,7 @@ format characters (category Cf: zero-width spaces and joiners, bidi controls,
 the soft hyphen) and combining marks are removed, every Unicode space becomes
 " ", every dash and minus sign "-", every decimal digit its ASCII digit, and
 Cyrillic and Greek letters that look like Latin ones become those letters
-("fuсk" with a Cyrillic "с" reads "fuck"; so does "fück" once its diaeresis
+("fu\u0441k" with a Cyrillic es, U+0441, reads "fuck"; so does "fück" once its diaeresis
 is gone).
 
 Each original character maps to zero or more shadow characters, never
@@ -77,7 +77,7 @@ def _fold_one(ch: str) -> str:
 class Folded:
     """A text, its shadow and the offset map (None when the shadow has the text's offsets)."""
 
-    __slots__ = ("text", "shadow", "starts", "ends")
+    __slots__ = ("ends", "shadow", "starts", "text")
 
     def __init__(self, text: str, shadow: str, starts: list | None, ends: list | None):
         self.text = text
@@ -87,15 +87,16 @@ class Folded:
 
     def span(self, a: int, b: int) -> tuple[int, int]:
         """Original (start, end) of the non-empty shadow span [a, b)."""
-        if self.starts is None:
+        starts, ends = self.starts, self.ends
+        if starts is None or ends is None:
             return a, b
-        return self.starts[a], self.ends[b - 1]
+        return starts[a], ends[b - 1]
 
     def spans(self, found) -> list:
         """Shadow (start, end, type) spans mapped to the original text."""
-        if self.starts is None:
-            return found
         starts, ends = self.starts, self.ends
+        if starts is None or ends is None:
+            return found
         return [(starts[a], ends[b - 1], kind) for a, b, kind in found]
 
 

@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from . import secrets
-from .phones import DEFAULT_REGIONS, HEAD as PHONE_HEAD, PhoneCheck
+from .phones import DEFAULT_REGIONS, PhoneCheck
+from .phones import HEAD as PHONE_HEAD
 from .reach import pattern_reach
 from .validators import VALIDATORS
 
@@ -127,7 +130,7 @@ class _DigitRuns:
         self._s = s
         self._starts: list[int] = []  # run starts found so far, in order
         self._upto = -1               # every run start before this is in _starts (-1: nothing searched)
-        self._next = [None] * 10      # next occurrence of each digit at or after _upto (-1: none)
+        self._next: list[int | None] = [None] * 10  # next occurrence of each digit at or after _upto (-1: none)
 
     def first(self, pos: int) -> int:
         """Start of the first run of digits that starts at or after pos (-1 if none).
@@ -142,13 +145,13 @@ class _DigitRuns:
         if self._upto < pos:
             self._upto = pos
             if 0 < pos < len(s) and s[pos - 1] in _DIGITS and s[pos] in _DIGITS:
-                self._upto = self._REST.match(s, pos).end()  # pos is inside a run that started before it
+                self._upto = self._REST.match(s, pos).end()  # type: ignore[union-attr]  # [...]* always matches  # pos is inside a run that started before it
         q = self._next_digit()
         if q == -1:
             self._upto = len(s)
             return -1
         starts.append(q)
-        self._upto = self._REST.match(s, q).end()
+        self._upto = self._REST.match(s, q).end()  # type: ignore[union-attr]  # [...]* always matches
         return q
 
     def _next_digit(self) -> int:
@@ -182,7 +185,7 @@ class _DigitSearch:
         return None
 
 
-_SEARCHERS = {"email": _EmailSearch, "ipv6": _ColonSearch}
+_SEARCHERS: dict[str, Callable[[re.Pattern], Any]] = {"email": _EmailSearch, "ipv6": _ColonSearch}
 # heads that start a fixed few characters before a run of digits, farthest first
 _DIGIT_LED = {
     "digits": (0,),        # the run itself: no head may start right after a digit
@@ -195,11 +198,13 @@ class PiiScanner:
     """Finds PII spans; `scan` can resume on a growing text and reports how far it is sure."""
 
     def __init__(self, phone_regions=DEFAULT_REGIONS):
-        self.checks = {**VALIDATORS, **secrets.CHECKS, "phone": PhoneCheck(phone_regions)}
+        self.checks: dict[str, Callable[..., Any]] = {**VALIDATORS, **secrets.CHECKS,
+                                                      "phone": PhoneCheck(phone_regions)}
         # (search, kinds, digit-led): kinds are (kind, anchored match or None for the head's own match)
-        self._heads = []
+        self._heads: list[tuple[Callable[..., Any], tuple, bool]] = []
         for name, body in (*secrets.HEADS, *_HEADS):
             rx = re.compile(body)
+            kinds: tuple
             if name == "digits":
                 kinds = tuple((kind, re.compile("[0-9]" + part).match) for kind, part in _DIGIT_KINDS)
             else:
@@ -226,7 +231,7 @@ class PiiScanner:
         """
         if kind == "pem":
             return secrets.PEM_END.search(s, max(head_end, old_len - self._pem_end_reach)) is None
-        return _TAILS[kind].match(s, old_len).end() == len(s)
+        return _TAILS[kind].match(s, old_len).end() == len(s)  # type: ignore[union-attr]  # tails are [...]*
 
     def _candidates(self, s: str, pos: int, cache: list, runs: _DigitRuns):
         # the leftmost place any head matches, and every (kind, head match) there in priority order
@@ -256,8 +261,8 @@ class PiiScanner:
         (kind, start, head_end) of a candidate whose end has not arrived yet.
         """
         n = len(s)
-        spans = []
-        cache = [False] * len(self._heads)
+        spans: list[tuple[int, int, str]] = []
+        cache: list = [False] * len(self._heads)
         digit_runs = _DigitRuns(s)
         runs: dict = {}  # kind -> (from, to) of the last token run its tail covered
         while True:
@@ -293,7 +298,7 @@ class PiiScanner:
         if run is not None and run[0] <= head_end <= run[1]:
             end = run[1]  # inside the run walked before: it ends at the same place
         else:
-            end = tail.match(s, head_end).end()
+            end = tail.match(s, head_end).end()  # type: ignore[union-attr]  # tails are [...]*
             runs[kind] = (head_end, end)
         return end if (final or end < len(s)) else None
 

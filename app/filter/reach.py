@@ -11,8 +11,8 @@ from dataclasses import dataclass
 # The stdlib parser is the only source of the pattern structure; it is private
 # but has been stable for years and is pinned by the interpreter version.
 try:  # pragma: no cover - depends on the interpreter version
-    from re import _constants as _c
-    from re import _parser as _p
+    from re import _constants as _c  # type: ignore[attr-defined]
+    from re import _parser as _p  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
     import sre_constants as _c
     import sre_parse as _p
@@ -72,7 +72,7 @@ class _Walker:
             widths = [self.seq(alt) for alt in av[1]]
             return max(w[0] for w in widths), max(w[1] for w in widths)
         if op in _REPEATS:
-            low, high, item = av
+            _low, high, item = av
             if high == _c.MAXREPEAT:
                 raise UnboundedPattern("unbounded repetition (*, +, {n,}) is not supported; use {m,n}")
             adv, rch = self.seq(item)

@@ -82,7 +82,7 @@ def _check_sk(s: str, start: int, end: int):
 
 
 def _check_bearer(s: str, start: int, end: int):
-    skip = _BEARER_WORD.match(s, start, end).end()
+    skip = _BEARER_WORD.match(s, start, end).end()  # type: ignore[union-attr]  # the head began with the word
     stop = end
     while stop > skip and s[stop - 1] == ".":
         stop -= 1

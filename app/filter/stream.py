@@ -20,9 +20,15 @@ from collections import Counter
 from .buffer import ShadowBuffer
 from .normalize import Folded, fold
 from .result import (
-    ACTION_BLOCKED, ACTION_NONE, ACTION_REDACTED, BLOCKED_TYPE, PLACEHOLDERS, FilterResult, make_findings, render,
+    ACTION_BLOCKED,
+    ACTION_NONE,
+    ACTION_REDACTED,
+    BLOCKED_TYPE,
+    PLACEHOLDERS,
+    FilterResult,
+    make_findings,
+    render,
 )
-
 
 # Characters a stream lets arrive before it scans again: a scan costs about the same for one
 # new character as for a few dozen, and chunks of a streamed reply are often a few characters.

@@ -47,7 +47,8 @@ def offline_embeddings(payload: dict) -> tuple[int, dict]:
     data = []
     for index, text in enumerate(inputs):
         values = vector(model, text, dimensions)
-        data.append({"object": "embedding", "index": index, "embedding": encode_base64(values) if as_base64 else values})
+        embedding = encode_base64(values) if as_base64 else values
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
     tokens = sum(math.ceil(len(text) / 4) for text in inputs)
     return 200, {"object": "list", "data": data, "model": model,
                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

@@ -69,7 +69,7 @@ def build(config: Config, instance_path: str) -> Services:
         blocklist = load_blocklist(config.BLOCKLIST_FILE)
     except ValueError as err:
         raise ConfigError(f"BLOCKLIST_FILE: {err}") from None
-    content_filter = ContentFilter(blocklist, redact=config.REPLY_REDACT)
+    content_filter = ContentFilter(blocklist, redact=config.REPLY_REDACT, phone_regions=config.PHONE_REGIONS)
 
     # The core, on top of all of the above.
     bounds = Bounds(max_prompt_chars=config.MAX_PROMPT_CHARS, max_messages=config.MAX_MESSAGES,

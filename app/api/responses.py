@@ -69,7 +69,8 @@ class ResponseEvents:
 
     def frames(self, kind: str, data) -> Iterator[bytes]:
         """The events for one reply-stream event."""
-        if kind == "delta":
+        if kind in ("delta", "refusal"):
+            # A streamed refusal reads as the reply's text here; whole responses carry it the same way.
             yield from self._text_delta(data)
         elif kind == "tool_calls":
             for delta in data:

@@ -48,9 +48,11 @@ def _completion_body(done: Completion) -> dict:
     for choice in done.choices:
         message: dict[str, object] = {
             "role": "assistant", "content": choice.reply if choice.reply or not choice.tool_calls else None,
-            "refusal": None}
+            "refusal": choice.refusal}
         if choice.tool_calls:
             message["tool_calls"] = choice.tool_calls
+        if choice.function_call:
+            message["function_call"] = choice.function_call
         # "filter" is ours, not OpenAI's: SDKs ignore unknown keys, and clients can see what we changed.
         choices.append({"index": choice.index, "message": message, "logprobs": choice.logprobs,
                         "finish_reason": choice.finish_reason, "filter": choice.filter.to_dict()})
@@ -76,6 +78,8 @@ def _chunk_frames(stream: ReplyStream, include_usage: bool):
             yield _chunk(stream, created, {"content": data})
         elif kind == "tool_calls":
             yield _chunk(stream, created, {"tool_calls": data})
+        elif kind == "refusal":
+            yield _chunk(stream, created, {"refusal": data})
         elif kind == "end":
             yield _chunk(stream, created, {}, data.finish_reason, filter=data.filter.to_dict())
             if include_usage:

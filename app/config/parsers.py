@@ -91,6 +91,18 @@ def comma_list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def regions(raw: str) -> tuple[str, ...]:
+    """A comma list of ISO 3166 region codes that phone numbering knows (e.g. US,GB,DE)."""
+    import phonenumbers  # the one parser that needs it; keeps config import-light
+
+    codes = tuple(code.upper() for code in comma_list(raw))
+    unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
+    if not codes or unknown:
+        raise ValueError("expected a comma list of two-letter region codes such as US,GB,DE"
+                         + (f" ({unknown[0]!r} is not one)" if unknown else ""))
+    return codes
+
+
 def rate(raw: str) -> str:
     if not _RATE.match(raw):
         raise ValueError("expected a rate such as 60/minute")

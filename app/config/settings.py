@@ -68,6 +68,7 @@ class Config:
     CORS_ORIGINS: tuple[str, ...] = ()
     BLOCKLIST_FILE = None
     PROMPT_REDACT: tuple[str, ...] = ("card", "ssn", "secret")
+    PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "JP", "BR", "AU")
     REPLY_REDACT: tuple[str, ...] = ("email", "phone", "card", "ssn", "iban", "ip", "secret")
     MODERATION = "off"
     MODERATION_FAIL = "closed"
@@ -115,6 +116,7 @@ class Config:
         "BLOCKLIST_FILE": parsers.path,
         "PROMPT_REDACT": parsers.comma_list,
         "REPLY_REDACT": parsers.comma_list,
+        "PHONE_REGIONS": parsers.regions,
         "MODERATION": parsers.choice("off", "openai"),
         "MODERATION_FAIL": parsers.choice("open", "closed"),
         "LOG_LEVEL": parsers.choice("debug", "info", "warning", "error"),

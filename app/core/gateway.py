@@ -15,6 +15,7 @@ from ..filter import ContentFilter, FilterResult
 from .estimate import usage_or_estimate
 from .guard import PromptGuard
 from .meter import Meter
+from .reply_filter import StreamReplyFilter, filter_message
 from .reply_stream import BLOCKED_FINISH, ReplyStream, StreamEnd, completion_id
 
 
@@ -27,6 +28,8 @@ class Choice:
     finish_reason: str | None
     filter: FilterResult
     tool_calls: list | None = None
+    refusal: str | None = None
+    function_call: dict | None = None
     # The upstream's log-probabilities, only where the filter changed nothing: their tokens would
     # otherwise spell out what was redacted.
     logprobs: dict | None = None
@@ -113,16 +116,18 @@ class Gateway:
         choices, raw_texts = [], []
         for position, choice in enumerate(body["choices"]):
             message = choice["message"]  # shape checked by check_completion
-            raw_text = message.get("content") if isinstance(message.get("content"), str) else ""
-            raw_texts.append(raw_text)
-            result = self.filter.apply(raw_text)
+            raw_texts.append(message.get("content") if isinstance(message.get("content"), str) else "")
+            seen = filter_message(self.filter, message)
+            result = seen.result
             if result.action != "blocked" and self.guard.flagged(result.text):
                 result = FilterResult("", "blocked", (*result.findings, {"type": "moderation", "count": 1}))
             blocked = result.action == "blocked"
             index = choice.get("index")
             choices.append(Choice(index=index if isinstance(index, int) else position, reply=result.text,
                                   finish_reason=BLOCKED_FINISH if blocked else choice.get("finish_reason"),
-                                  filter=result, tool_calls=None if blocked else message.get("tool_calls"),
+                                  filter=result, tool_calls=None if blocked else seen.tool_calls,
+                                  refusal=None if blocked else seen.refusal,
+                                  function_call=None if blocked else seen.function_call,
                                   logprobs=choice.get("logprobs") if result.action == "none" else None))
         created = body.get("created")
         return Completion(id=str(body.get("id") or completion_id()), model=str(body.get("model") or payload["model"]),
@@ -139,7 +144,7 @@ class Gateway:
         except APIError as err:
             ticket.close(err.status, None)
             raise
-        stream = ReplyStream(upstream, self.filter.stream(), payload, ticket, on_end)
+        stream = ReplyStream(upstream, StreamReplyFilter(self.filter), payload, ticket, on_end)
         try:
             stream.prime()
         except StreamFailed as failed:

@@ -183,8 +183,13 @@ class PromptGuard:
         return call
 
     def arguments(self, arguments: Any) -> Any:
-        """Tool-call arguments (JSON text): prose, redacted inside string values."""
-        return self.prose(arguments) if isinstance(arguments, str) else arguments
+        """Tool-call arguments (JSON text): redacted inside string values only, so JSON stays JSON."""
+        if not isinstance(arguments, str) or not arguments:
+            return arguments
+        scan = self.filter.apply_arguments(arguments, redact=self.redact)
+        if scan.action == "blocked":
+            raise PromptRejected()
+        return scan.text
 
     def _tool(self, tool: Any) -> Any:
         if not isinstance(tool, dict):

@@ -10,6 +10,7 @@ from ..filter import FilterResult
 from ..upstream.client import ChatStream
 from .estimate import usage_or_estimate
 from .meter import CLIENT_CLOSED, Ticket
+from .reply_filter import StreamReplyFilter
 
 BLOCKED_FINISH = "content_filter"
 
@@ -41,7 +42,8 @@ class ReplyStream:
     claim a finished turn that was not stored.
     """
 
-    def __init__(self, upstream: ChatStream, stream_filter, payload: dict, ticket: Ticket | None = None,
+    def __init__(self, upstream: ChatStream, stream_filter: StreamReplyFilter, payload: dict,
+                 ticket: Ticket | None = None,
                  on_end: Callable[[StreamEnd], None] | None = None):
         self._ticket = ticket
         self._on_end = on_end
@@ -69,11 +71,12 @@ class ReplyStream:
             yield from self._chunks
 
     def events(self) -> Generator[tuple[str, object], None, None]:
-        """Filtered deltas, then the end or the error."""
+        """Filtered pieces (text, refusal, tool-call deltas), then the end or the error."""
         received: list[str] = []
         usage = None
         finish = None
         status, final_usage, action = CLIENT_CLOSED, None, "none"
+        filters = self._filter
         try:
             for chunk in self._all_chunks():
                 usage = chunk.get("usage") or usage
@@ -81,29 +84,26 @@ class ReplyStream:
                     if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                         continue
                     delta = choice.get("delta") or {}
-                    text = delta.get("content")
-                    if isinstance(text, str) and text:
-                        received.append(text)
-                        safe = self._filter.feed(text)
-                        if self._filter.blocked:
-                            end = self._blocked_end(received)
-                            status, final_usage, action = 200, end.usage, "blocked"
-                            yield self._ending(end)
-                            return
-                        if safe:
-                            yield "delta", safe
-                    if delta.get("tool_calls"):
-                        yield "tool_calls", delta["tool_calls"]
+                    yield from self._pieces(delta, received)
+                    if filters.blocked:
+                        end = self._blocked_end(received)
+                        status, final_usage, action = 200, end.usage, "blocked"
+                        yield self._ending(end)
+                        return
                     finish = choice.get("finish_reason") or finish
-            tail = self._filter.finish()
-            if self._filter.blocked:
+            tail, refusal, calls = filters.finish()
+            if filters.blocked:
                 end = self._blocked_end(received, finished=True)
                 status, final_usage, action = 200, end.usage, "blocked"
                 yield self._ending(end)
                 return
             if tail:
                 yield "delta", tail
-            result = self._filter.result()
+            if refusal:
+                yield "refusal", refusal
+            if calls:
+                yield "tool_calls", calls
+            result = filters.result()
             end = StreamEnd(finish, usage_or_estimate(usage, self._payload["messages"], "".join(received)),
                             result, reply=result.text)
             status, final_usage, action = 200, end.usage, result.action
@@ -117,6 +117,34 @@ class ReplyStream:
                 # A client that left still spent what was generated so far.
                 self._ticket.close(status, final_usage or usage_or_estimate(usage, self._payload["messages"],
                                                                  "".join(received)), action)
+
+    def _pieces(self, delta: dict, received: list[str]) -> Iterator[tuple[str, object]]:
+        """What one upstream delta lets through, each string through its own stream filter."""
+        filters = self._filter
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            received.append(text)
+            safe = filters.text.feed(text)
+            if safe and not filters.blocked:
+                yield "delta", safe
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            received.append(refusal)
+            safe = filters.refusal(refusal)
+            if safe and not filters.blocked:
+                yield "refusal", safe
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list) and calls:
+            out = []
+            for call in calls:
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                    received.append(fn["arguments"])
+                filtered = filters.tool_call(call)
+                if filtered is not None:
+                    out.append(filtered)
+            if out and not filters.blocked:
+                yield "tool_calls", out
 
     def _ending(self, end: StreamEnd) -> tuple[str, object]:
         if self._on_end is not None:

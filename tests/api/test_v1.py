@@ -127,15 +127,19 @@ def test_missing_model_is_refused(client):
 
 
 @responses.activate
-def test_tool_calls_in_replies_pass_through_intact(remote):
+def test_tool_calls_in_replies_keep_their_shape_and_lose_their_pii(remote):
     calls = [{"id": "call_1", "type": "function",
               "function": {"name": "lookup", "arguments": "{\"email\": \"a@b.co\"}"}}]
     body = completion(None, finish="tool_calls")
     body["choices"][0]["message"]["tool_calls"] = calls
     responses.post(URL, json=body)
     choice = v1(remote).get_json()["choices"][0]
-    assert choice["message"]["tool_calls"] == calls and choice["message"]["content"] is None
-    assert choice["finish_reason"] == "tool_calls"
+    got = choice["message"]["tool_calls"]
+    assert [{**c, "function": {**c["function"], "arguments": None}} for c in got] == [
+        {**c, "function": {**c["function"], "arguments": None}} for c in calls]
+    assert json.loads(got[0]["function"]["arguments"]) == {"email": "[EMAIL]"}
+    assert choice["message"]["content"] is None and choice["finish_reason"] == "tool_calls"
+    assert choice["filter"] == {"action": "redacted", "findings": [{"type": "email", "count": 1}]}
 
 
 @responses.activate

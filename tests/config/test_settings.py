@@ -188,3 +188,22 @@ def test_every_setting_is_documented_in_env_example():
     text = open(os.path.join(root, ".env.example"), encoding="utf-8").read()
     names = list(Config.PARSERS) + ["APP_ENV", "OPENAI_API_KEY", "OPENAI_API_KEY_FILE", "SECRETS_FILE", "SECRETS_KEY"]
     assert [n for n in names if not re.search(rf"^#? ?{n}=", text, re.M)] == []
+
+
+@pytest.mark.parametrize("raw, expected", [("US,GB", ("US", "GB")), (" fr , de ", ("FR", "DE")), ("IN", ("IN",))])
+def test_phone_regions_are_region_codes(raw, expected):
+    assert cfg(PHONE_REGIONS=raw).PHONE_REGIONS == expected
+
+
+@pytest.mark.parametrize("raw", ["XX", "US,Narnia", ",", "USA"])
+def test_unknown_phone_regions_stop_start_up_with_one_line(raw):
+    with pytest.raises(ConfigError, match=r"^PHONE_REGIONS: expected a comma list of two-letter region codes"):
+        cfg(PHONE_REGIONS=raw)
+
+
+def test_phone_regions_reach_the_filter(make_app):
+    us_only = make_app(PHONE_REGIONS="US").test_client()
+    everywhere = make_app().test_client()
+    german = "echo: ruf mich an unter 030 12345678"
+    assert "[PHONE]" not in us_only.post("/chat", json={"prompt": german}).get_json()["reply"]
+    assert "[PHONE]" in everywhere.post("/chat", json={"prompt": german}).get_json()["reply"]

@@ -115,17 +115,17 @@ class StreamReplyFilter:
             return None
         index = delta.get("index", 0)
         out = {k: v for k, v in delta.items() if k not in ("function", "custom")}
-        if isinstance(delta.get("custom"), dict) or index in self._custom:
-            self._custom.add(index)
-            inner_key, piece_key = "custom", "input"
-            make = self._content_filter.stream
-        else:
-            inner_key, piece_key = "function", "arguments"
-            make = self._content_filter.stream_arguments
-        inner = delta.get(inner_key) if isinstance(delta.get(inner_key), dict) else {}
+        custom = isinstance(delta.get("custom"), dict) or index in self._custom
+        inner_key, piece_key = ("custom", "input") if custom else ("function", "arguments")
+        given = delta.get(inner_key)
+        inner: dict = given if isinstance(given, dict) else {}
         stream = self._calls.get(index)
         if stream is None:
-            stream = self._calls[index] = make()
+            # Custom tools take free text; function arguments are JSON.
+            stream = self._content_filter.stream() if custom else self._content_filter.stream_arguments()
+            self._calls[index] = stream
+            if custom:
+                self._custom.add(index)
         piece = inner.get(piece_key)
         safe = stream.feed(piece) if isinstance(piece, str) and piece else ""
         meta = {k: v for k, v in inner.items() if k != piece_key}

@@ -140,6 +140,8 @@ def function_call_item(item_id: str, call_id: str, name: str, arguments: str, st
 def envelope(body: dict, response_id: str, created_at: int, model: str) -> dict:
     """Every field of a response object except status, output, usage and its outcome."""
     text = body.get("text") or {}
+    # usage and user are left out until known: OpenAI's schema has no null for either.
+    optional = {"user": body["user"]} if body.get("user") is not None else {}
     return {"id": response_id, "object": "response", "created_at": created_at, "completed_at": None,
             "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
             "max_output_tokens": body.get("max_output_tokens"), "model": model,
@@ -147,9 +149,12 @@ def envelope(body: dict, response_id: str, created_at: int, model: str) -> dict:
             "reasoning": body.get("reasoning"), "service_tier": body.get("service_tier"), "store": False,
             "temperature": body.get("temperature", 1.0),
             "text": {"format": text.get("format") or {"type": "text"}, "verbosity": text.get("verbosity", "medium")},
-            "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
-            "top_p": body.get("top_p", 1.0), "truncation": "disabled", "user": body.get("user"),
-            "metadata": body.get("metadata") or {}, "status": "in_progress", "output": [], "usage": None}
+            "tool_choice": body.get("tool_choice", "auto"),
+            # Echoed as OpenAI does: every function tool with its parameters and strictness, null if unset.
+            "tools": [{"parameters": None, "strict": None, "description": None, **tool}
+                      for tool in body.get("tools") or ()],
+            "top_p": body.get("top_p", 1.0), "truncation": "disabled", "metadata": body.get("metadata") or {},
+            "status": "in_progress", "output": [], **optional}
 
 
 def finished(response: dict, finish_reason: str | None, output: list[dict], chat_usage: dict, report: dict) -> dict:

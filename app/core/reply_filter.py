@@ -93,6 +93,8 @@ class StreamReplyFilter:
     def __init__(self, content_filter: ContentFilter):
         self._content_filter = content_filter
         self.text = content_filter.stream()
+        self._text_open = True
+        self._texts: list[Any] = []           # text filters finished early, when a tool call began
         self._refusal: Any = None
         self._calls: dict[int, Any] = {}     # tool-call index -> its argument (or custom input) filter
         self._custom: set[int] = set()
@@ -100,8 +102,28 @@ class StreamReplyFilter:
     @property
     def blocked(self) -> bool:
         """True once any of the choice's strings hit the block list."""
-        return (self.text.blocked or (self._refusal is not None and self._refusal.blocked)
+        return (self.text.blocked or any(t.blocked for t in self._texts)
+                or (self._refusal is not None and self._refusal.blocked)
                 or any(f.blocked for f in self._calls.values()))
+
+    def feed_text(self, piece: str) -> str:
+        """The next piece of the reply text; returns what is safe to emit."""
+        if not self._text_open:
+            # More text after a tool call: a new run of its own.
+            self._texts.append(self.text)
+            self.text, self._text_open = self._content_filter.stream(), True
+        return self.text.feed(piece)
+
+    def end_text(self) -> str:
+        """The text so far is complete (a tool call is starting): its held-back rest, filtered."""
+        if not self._text_open:
+            return ""
+        self._text_open = False
+        return self.text.finish()
+
+    def is_new_call(self, delta: Any) -> bool:
+        """True when ``delta`` starts a tool call not seen before."""
+        return isinstance(delta, dict) and delta.get("index", 0) not in self._calls
 
     def refusal(self, piece: str) -> str:
         """The next piece of a refusal; returns what is safe to emit."""
@@ -136,7 +158,7 @@ class StreamReplyFilter:
 
     def finish(self) -> tuple[str, str, list[dict]]:
         """The held-back rest of the text, of the refusal, and of each tool call (as deltas)."""
-        text = self.text.finish()
+        text = self.end_text()
         refusal = self._refusal.finish() if self._refusal is not None else ""
         tails = []
         for index, stream in self._calls.items():
@@ -148,8 +170,9 @@ class StreamReplyFilter:
 
     def result(self) -> FilterResult:
         """The whole choice's verdict so far (text: the emitted reply text)."""
-        parts = [self.text.result()]
+        texts = [t.result() for t in (*self._texts, self.text)]
+        parts = list(texts)
         if self._refusal is not None:
             parts.append(self._refusal.result())
         parts.extend(stream.result() for stream in self._calls.values())
-        return combine(parts, parts[0].text)
+        return combine(parts, "".join(t.text for t in texts))

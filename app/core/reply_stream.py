@@ -124,7 +124,7 @@ class ReplyStream:
         text = delta.get("content")
         if isinstance(text, str) and text:
             received.append(text)
-            safe = filters.text.feed(text)
+            safe = filters.feed_text(text)
             if safe and not filters.blocked:
                 yield "delta", safe
         refusal = delta.get("refusal")
@@ -135,6 +135,11 @@ class ReplyStream:
                 yield "refusal", safe
         calls = delta.get("tool_calls")
         if isinstance(calls, list) and calls:
+            if any(filters.is_new_call(call) for call in calls):
+                # Models finish their text before calling a tool: release it, so it comes first.
+                tail = filters.end_text()
+                if tail and not filters.blocked:
+                    yield "delta", tail
             out = []
             for call in calls:
                 fn = call.get("function") if isinstance(call, dict) else None

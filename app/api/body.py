@@ -108,7 +108,8 @@ def _pick(errors: list, data: object) -> dict:
     for error in errors:
         if error["type"] == "extra_forbidden":
             return error
-    return max(errors, key=lambda e: len(_clean_loc(e["loc"], data)))
+    # On a tie, a type mismatch is usually just the branch the client did not mean.
+    return max(errors, key=lambda e: (len(_clean_loc(e["loc"], data)), not e["type"].endswith("_type")))
 
 
 def _to_invalid_request(err: ValidationError, model: type[BaseModel], data: object) -> InvalidRequest:

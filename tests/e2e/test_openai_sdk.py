@@ -65,7 +65,8 @@ def test_json_mode(sdk):
 
 
 def test_models_list(sdk):
-    assert [m.id for m in sdk.models.list()] == ["gpt-4o-mini", "gpt-4o"]
+    # Chat models, then the embedding models (issue: /v1/models lists embedding models too).
+    assert [m.id for m in sdk.models.list()] == ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
     assert sdk.models.retrieve("gpt-4o").id == "gpt-4o"
 
 
@@ -108,3 +109,80 @@ def test_upstream_failures_raise_the_matching_sdk_errors(faulty, fault, error):
         assert err.value.response.headers["retry-after"] == "2"
     if fault == "401":
         assert err.value.response.headers["x-should-retry"] == "false"
+
+
+# --- the fields, endpoints and roles the SDK's users reach for
+
+
+def test_every_newly_accepted_chat_field_through_the_sdk(sdk):
+    done = sdk.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "developer", "content": "Answer briefly."},
+                  {"role": "user", "content": "Tell me about Saturn"}],
+        parallel_tool_calls=False, tools=[{"type": "function", "function": {"name": "noop"}}],
+        logprobs=True, top_logprobs=2, logit_bias={"50256": -100}, store=False, metadata={"feature": "faq"},
+        reasoning_effort="low", verbosity="low", service_tier="auto", modalities=["text"],
+        prediction={"type": "content", "content": "Hello"}, prompt_cache_key="faq-v1", safety_identifier="hash-1",
+        max_completion_tokens=200, seed=7)
+    assert done.choices[0].message.content.startswith("[offline model]")
+    assert "following your system instructions" in done.choices[0].message.content
+
+
+def test_responses_create_plain(sdk):
+    response = sdk.responses.create(model="gpt-4o-mini", input="echo: write to jane.doe@example.com",
+                                    instructions="Be brief.")
+    assert response.status == "completed" and response.output_text == "write to [EMAIL]"
+    assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+
+
+def test_responses_streamed_with_the_sdk_iterator(sdk):
+    whole = sdk.responses.create(model="gpt-4o-mini", input="Tell me about Jupiter")
+    kinds, text, final = [], [], None
+    for event in sdk.responses.create(model="gpt-4o-mini", input="Tell me about Jupiter", stream=True):
+        kinds.append(event.type)
+        if event.type == "response.output_text.delta":
+            text.append(event.delta)
+        if event.type == "response.completed":
+            final = event.response
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert "".join(text) == whole.output_text == final.output_text
+
+
+def test_responses_stream_helper_accumulates(sdk):
+    with sdk.responses.stream(model="gpt-4o-mini", input="Tell me about Venus") as stream:
+        for _event in stream:
+            pass
+        final = stream.get_final_response()
+    assert final.output_text.startswith("[offline model]")
+
+
+def test_responses_with_a_function_tool_round_trip(sdk):
+    tools = [{"type": "function", "name": "get_weather", "description": "Weather in a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    first = sdk.responses.create(model="gpt-4o-mini", input='call: get_weather {"city": "Paris"}', tools=tools)
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+    second = sdk.responses.create(model="gpt-4o-mini", tools=tools, input=[
+        {"role": "user", "content": 'call: get_weather {"city": "Paris"}'},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
+        {"role": "user", "content": "echo: It is sunny in Paris."}])
+    assert second.output_text == "It is sunny in Paris."
+
+
+def test_embeddings_create_floats_and_the_sdks_default_base64(sdk):
+    floats = sdk.embeddings.create(model="text-embedding-3-small", input=["alpha", "beta"], dimensions=8,
+                                   encoding_format="float")
+    assert [len(d.embedding) for d in floats.data] == [8, 8]
+    # Without encoding_format the SDK asks for base64 and decodes it itself.
+    default = sdk.embeddings.create(model="text-embedding-3-small", input="alpha", dimensions=8)
+    assert default.data[0].embedding == pytest.approx(floats.data[0].embedding, rel=1e-6)
+    assert floats.usage.total_tokens > 0
+
+
+def test_errors_of_the_new_endpoints_are_sdk_errors(sdk):
+    with pytest.raises(openai.BadRequestError) as err:
+        sdk.responses.create(model="gpt-4o-mini", input="x", previous_response_id="resp_1")
+    assert err.value.body["param"] == "previous_response_id"
+    with pytest.raises(openai.BadRequestError):
+        sdk.embeddings.create(model="gpt-4o-mini", input="x")

@@ -92,10 +92,34 @@ def test_every_control_on_the_chat_page_has_a_label(client):
     assert page.controls
     for control in page.controls:
         assert control.get("id") in page.labels or control.get("aria-label"), control
-    # What chat.js looks up by id must exist on the page.
-    with open(os.path.join(STATIC, "chat.js"), encoding="utf-8") as fh:
-        wanted = set(re.findall(r"\$\('([\w-]+)'\)", fh.read()))
+    # What the chat page's modules look up by id must exist on the page.
+    wanted = set()
+    for name in chat_modules():
+        with open(os.path.join(STATIC, name), encoding="utf-8") as fh:
+            wanted |= set(re.findall(r"\$\('([\w-]+)'\)", fh.read()))
     assert wanted and wanted <= page.ids, wanted - page.ids
+
+
+def chat_modules() -> list[str]:
+    """chat.js and every module it imports, directly or not."""
+    found, todo = [], ["chat.js"]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.append(name)
+        with open(os.path.join(STATIC, name), encoding="utf-8") as fh:
+            todo += re.findall(r"^import .* from '\./([\w-]+\.js)';$", fh.read(), re.M)
+    return found
+
+
+def test_the_chat_page_modules_are_plain_files_served_as_javascript(client):
+    # The page is ES modules loaded as they are: no bundler, no build step, no Node at run time.
+    modules = chat_modules()
+    assert {"markdown.js", "usage-chart.js", "conversations.js"} <= set(modules)
+    for name in modules:
+        resp = client.get(f"/static/{name}")
+        assert resp.status_code == 200 and resp.mimetype == "text/javascript", name
 
 
 def test_the_chat_page_has_a_live_region_for_replies(client):

@@ -1,4 +1,4 @@
-"""The chat page and the docs page: static, local, and loadable under the strict page CSP."""
+"""The chat page and the docs page (Swagger UI): static, local, and loadable under the strict page CSP."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from app.http import PAGE_CSP
+from app.pages import SWAGGER_UI_DIST
 
 STATIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app", "static")
 PAGES = ("/", "/docs")
@@ -128,7 +129,25 @@ def test_the_chat_page_has_a_live_region_for_replies(client):
     assert 'role="status"' in html
 
 
-@pytest.mark.parametrize("path", ["/docs/", "/index.html", "/static/nope.js"])
+def test_docs_assets_are_swagger_ui_from_the_installed_package(client):
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        resp = client.get(f"/docs/assets/{name}")
+        assert resp.status_code == 200, name
+        with open(os.path.join(SWAGGER_UI_DIST, name), "rb") as fh:
+            assert resp.data == fh.read(), name
+
+
+def test_the_docs_page_starts_swagger_ui_from_a_file_and_keeps_requests_home():
+    with open(os.path.join(STATIC, "swagger-init.js"), encoding="utf-8") as fh:
+        init = fh.read()
+    # The document is this server's; the default validator would send it to an outside service.
+    assert "url: 'openapi.json'" in init and "validatorUrl: null" in init
+    # A key typed into "Authorize" must not outlive the page.
+    assert "persistAuthorization: false" in init
+
+
+@pytest.mark.parametrize("path", ["/docs/", "/index.html", "/static/nope.js", "/docs/index.html", "/docs/assets/",
+                                  "/docs/assets/nope.js", "/docs/assets/%2e%2e/flask_swagger_ui.py"])
 def test_unknown_page_paths_are_json_404s(client, path):
     resp = client.get(path)
     assert resp.status_code == 404

@@ -1,4 +1,4 @@
-"""The chat page in a real browser: playwright-core drives Debian's headless Chromium."""
+"""The chat page and /docs in a real browser: playwright-core drives Debian's headless Chromium."""
 from __future__ import annotations
 
 import os
@@ -88,3 +88,10 @@ def test_chat_page_in_chromium(servers):
                        "chat-dark.png", "chat-model.png", "chat-keys.png", "chat-page.png")
     assert "Traceback" not in servers.logs()
 
+
+def test_docs_page_in_chromium(servers):
+    proc = run_spec(servers, "docs.spec.mjs")
+    assert proc.returncode == 0, f"browser test failed:\n{proc.stdout}\n{proc.stderr}"
+    assert "docs page browser test passed" in proc.stdout
+    assert_screenshots("docs.png", "docs-try.png")
+    assert "Traceback" not in servers.logs()

@@ -65,7 +65,8 @@ def routed_operations(app: Flask) -> set[tuple[str, str]]:
     """(method, path template) for every route the app serves, HEAD/OPTIONS and assets aside."""
     found = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        # Asset folders (the app's and a blueprint's, such as Swagger UI's) are files, not API.
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
             continue
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             found.add((method.lower(), _template(rule.rule)))

@@ -159,7 +159,7 @@ OPERATIONS: tuple[Op, ...] = (
                                                       ((JSON, "Readiness"),))}, auth=False),
     Op("get", "/openapi.json", "openapi", "This OpenAPI 3.1 description", "meta",
        {200: ("The document.", ((JSON, None),))}, auth=False),
-    Op("get", "/docs", "docs", "Readable API docs rendered from /openapi.json", "meta",
+    Op("get", "/docs", "docs", "Swagger UI for /openapi.json, with Try it out", "meta",
        {200: ("An HTML page.", ((HTML, None),))}, auth=False),
     Op("get", "/", "chatPage", "A small chat page for trying the gateway in a browser", "meta",
        {200: ("An HTML page.", ((HTML, None),))}, auth=False),

@@ -1,4 +1,4 @@
-"""The chat page and the docs page: static, local, and loadable under the strict page CSP."""
+"""The chat page and the docs page (Swagger UI): static, local, and loadable under the strict page CSP."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,7 @@ import pytest
 from support import ROOT
 
 from app.api.http import PAGE_CSP
+from app.api.pages import SWAGGER_UI_DIST
 
 STATIC = os.path.join(ROOT, "app", "static")
 PAGES = ("/", "/docs")
@@ -94,10 +95,34 @@ def test_every_control_on_the_chat_page_has_a_label(client):
     assert page.controls
     for control in page.controls:
         assert control.get("id") in page.labels or control.get("aria-label"), control
-    # What chat.js looks up by id must exist on the page.
-    with open(os.path.join(STATIC, "chat.js"), encoding="utf-8") as fh:
-        wanted = set(re.findall(r"\$\('([\w-]+)'\)", fh.read()))
+    # What the chat page's modules look up by id must exist on the page.
+    wanted = set()
+    for name in chat_modules():
+        with open(os.path.join(STATIC, name), encoding="utf-8") as fh:
+            wanted |= set(re.findall(r"\$\('([\w-]+)'\)", fh.read()))
     assert wanted and wanted <= page.ids, wanted - page.ids
+
+
+def chat_modules() -> list[str]:
+    """chat.js and every module it imports, directly or not."""
+    found, todo = [], ["chat.js"]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.append(name)
+        with open(os.path.join(STATIC, name), encoding="utf-8") as fh:
+            todo += re.findall(r"^import .* from '\./([\w-]+\.js)';$", fh.read(), re.M)
+    return found
+
+
+def test_the_chat_page_modules_are_plain_files_served_as_javascript(client):
+    # The page is ES modules loaded as they are: no bundler, no build step, no Node at run time.
+    modules = chat_modules()
+    assert {"markdown.js", "usage-chart.js", "conversations.js"} <= set(modules)
+    for name in modules:
+        resp = client.get(f"/static/{name}")
+        assert resp.status_code == 200 and resp.mimetype == "text/javascript", name
 
 
 def test_the_chat_page_has_a_live_region_for_replies(client):
@@ -106,7 +131,25 @@ def test_the_chat_page_has_a_live_region_for_replies(client):
     assert 'role="status"' in html
 
 
-@pytest.mark.parametrize("path", ["/docs/", "/index.html", "/static/nope.js"])
+def test_docs_assets_are_swagger_ui_from_the_installed_package(client):
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        resp = client.get(f"/docs/assets/{name}")
+        assert resp.status_code == 200, name
+        with open(os.path.join(SWAGGER_UI_DIST, name), "rb") as fh:
+            assert resp.data == fh.read(), name
+
+
+def test_the_docs_page_starts_swagger_ui_from_a_file_and_keeps_requests_home():
+    with open(os.path.join(STATIC, "swagger-init.js"), encoding="utf-8") as fh:
+        init = fh.read()
+    # The document is this server's; the default validator would send it to an outside service.
+    assert "url: 'openapi.json'" in init and "validatorUrl: null" in init
+    # A key typed into "Authorize" must not outlive the page.
+    assert "persistAuthorization: false" in init
+
+
+@pytest.mark.parametrize("path", ["/docs/", "/index.html", "/static/nope.js", "/docs/index.html", "/docs/assets/",
+                                  "/docs/assets/nope.js", "/docs/assets/%2e%2e/flask_swagger_ui.py"])
 def test_unknown_page_paths_are_json_404s(client, path):
     resp = client.get(path)
     assert resp.status_code == 404

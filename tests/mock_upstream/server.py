@@ -27,7 +27,8 @@ mid-stream fault strikes (default: half way). ``times=N`` applies the fault
 to the first N requests carrying that same fault spec, then answers normally,
 which is what a retry test needs. ``delay_ms`` holds the response back.
 
-``GET /_mock/stats`` returns counters; ``POST /_mock/reset`` clears them.
+``GET /_mock/stats`` returns counters (and how many completions asked for each
+model); ``POST /_mock/reset`` clears them.
 
 Use from Python (for example in tests)::
 
@@ -50,7 +51,7 @@ import threading
 from dataclasses import dataclass, fields, replace
 from urllib.parse import parse_qsl, unquote
 
-try:  # a package import when used as bench.upstream.mock; a plain one when run by path
+try:  # a package import when used as tests.mock_upstream; a plain one when run by path
     from . import canned
 except ImportError:  # pragma: no cover
     import canned  # type: ignore[no-redef]
@@ -144,12 +145,14 @@ class Stats:
         self.chunks_sent = 0  # content chunks written to clients (the disconnect test reads this)
         self.faults = 0
         self.fault_counts: dict[str, int] = {}
+        self.models: dict[str, int] = {}  # chat completions asked for, by model (a picker test reads it)
 
     def as_dict(self) -> dict:
         """The counters as JSON-ready data."""
         return {"requests": self.requests, "completions": self.completions, "streams": self.streams,
                 "streams_open": self.streams_open, "streams_peak": self.streams_peak,
-                "streams_finished": self.streams_finished, "chunks_sent": self.chunks_sent, "faults": self.faults}
+                "streams_finished": self.streams_finished, "chunks_sent": self.chunks_sent, "faults": self.faults,
+                "models": dict(self.models)}
 
 
 class _Request:
@@ -292,6 +295,7 @@ class MockProtocol(asyncio.Protocol):
         if opts.fault:
             server.stats.faults += 1
         model = str(payload.get("model") or canned.MODEL)
+        server.stats.models[model] = server.stats.models.get(model, 0) + 1
         if opts.delay_ms > 0:
             self.timer = self.loop.call_later(opts.delay_ms / 1000, self._answer, req, payload, opts, model)
         else:

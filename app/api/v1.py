@@ -112,4 +112,6 @@ def _models() -> list[str]:
 
 
 def _model(name: str) -> dict:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "chatgate"}
+    # "kind" is ours (SDKs ignore keys they do not know): what the model can be asked for here.
+    kind = "chat" if name in current_app.config["ALLOWED_MODELS"] else "embedding"
+    return {"id": name, "object": "model", "created": 0, "owned_by": "chatgate", "kind": kind}

@@ -111,6 +111,9 @@ class Model(BaseModel):
     object: Literal["model"]
     created: int
     owned_by: str
+    kind: Literal["chat", "embedding"] = Field(description="chatgate's addition: what the model can be asked for "
+                                                           + "(POST /chat, /v1/chat/completions, /v1/responses; "
+                                                           + "or POST /v1/embeddings).")
 
 
 class ModelList(BaseModel):

@@ -54,7 +54,8 @@ async function loadModels() {
   const chosen = ui.model.value;
   while (ui.model.options.length > 1) ui.model.remove(1);
   for (const model of result.data.data) {
-    if (typeof model.id === 'string') ui.model.add(new Option(model.id, model.id));
+    // Embedding models are listed too; only chat models can answer here.
+    if (typeof model.id === 'string' && model.kind !== 'embedding') ui.model.add(new Option(model.id, model.id));
   }
   ui.model.value = [...ui.model.options].some((o) => o.value === chosen) ? chosen : '';
 }

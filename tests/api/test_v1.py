@@ -188,9 +188,10 @@ def test_streamed_tool_calls_pass_through(client):
 def test_models_list_and_retrieve(make_app):
     client = make_app(ALLOWED_MODELS="gpt-4o-mini,gpt-4o").test_client()
     assert client.get("/v1/models").get_json() == {"object": "list", "data": [
-        {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "chatgate"},
-        {"id": "gpt-4o", "object": "model", "created": 0, "owned_by": "chatgate"},
-        {"id": "text-embedding-3-small", "object": "model", "created": 0, "owned_by": "chatgate"}]}
+        {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "chatgate", "kind": "chat"},
+        {"id": "gpt-4o", "object": "model", "created": 0, "owned_by": "chatgate", "kind": "chat"},
+        {"id": "text-embedding-3-small", "object": "model", "created": 0, "owned_by": "chatgate",
+         "kind": "embedding"}]}
     assert client.get("/v1/models/gpt-4o").get_json()["id"] == "gpt-4o"
     assert client.get("/v1/models/text-embedding-3-small").get_json()["id"] == "text-embedding-3-small"
     assert client.get("/v1/models/gpt-5").status_code == 404

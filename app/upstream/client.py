@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
+from time import perf_counter
 
 import requests
 import urllib3.exceptions
@@ -28,6 +29,8 @@ from ..errors import (
     UpstreamTimeout,
     translate,
 )
+from ..ops.metrics import NULL
+from ..ops.record import RequestRecord, current
 from . import retry
 from .sse_codec import iter_sse
 
@@ -52,8 +55,11 @@ class UpstreamClient:
     """Calls the upstream chat-completions API with retries and error mapping."""
 
     def __init__(self, session: requests.Session, base_url: str, api_key: str | None,
-                 connect_timeout: float, read_timeout: float, max_retries: int):
+                 connect_timeout: float, read_timeout: float, max_retries: int, *, name: str = "default",
+                 metrics=NULL):
         self._session = session
+        self.name = name  # bounded: it labels metrics and log lines
+        self.metrics = metrics
         self.base_url = base_url.rstrip("/")
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
@@ -82,7 +88,7 @@ class UpstreamClient:
         if not ctype.startswith("text/event-stream"):
             resp.close()
             raise UpstreamBadResponse("the upstream model service did not answer with a stream")
-        return ChatStream(resp)
+        return ChatStream(resp, current())
 
     def moderate(self, text: str) -> bool:
         """True when the upstream moderation endpoint flags ``text``."""
@@ -96,13 +102,25 @@ class UpstreamClient:
             resp.close()
 
     def _send(self, path: str, payload: dict, stream: bool) -> requests.Response:
+        # Every second spent here (connecting, waiting, backing off) is upstream time, not chatgate's.
+        record = current()
+        started = perf_counter()
+        try:
+            return self._attempts(path, payload, stream)
+        finally:
+            if record is not None:
+                record.upstream_s += perf_counter() - started
+
+    def _attempts(self, path: str, payload: dict, stream: bool) -> requests.Response:
         url = self.base_url + path
         attempt = 0
+        count = self.metrics.upstream_attempt
         while True:
             try:
                 resp = self._session.post(url, json=payload, headers=self._headers,
                                           timeout=self.timeout, stream=stream)
             except requests.ConnectionError as err:
+                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable")
                 # ConnectTimeout is a ConnectionError too: nothing reached the model, so retry.
                 if attempt < self.max_retries:
                     log.debug("retrying upstream call: %s", type(err).__name__)
@@ -111,7 +129,9 @@ class UpstreamClient:
                     continue
                 raise _transport_error(err) from None
             except requests.RequestException as err:
+                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable")
                 raise _transport_error(err) from None
+            count(_outcome(resp.status_code))
             if resp.status_code < 300:
                 return resp
             if attempt < self.max_retries and retry.should_retry(resp.status_code, resp.headers):
@@ -123,6 +143,15 @@ class UpstreamClient:
                 continue
             resp.close()
             raise status_error(resp.status_code, resp.headers)
+
+
+def _outcome(status: int) -> str:
+    """The chatgate_upstream_requests_total outcome of an HTTP answer."""
+    if status < 300:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "client_error"
 
 
 def _transport_error(err: requests.RequestException) -> APIError:
@@ -183,12 +212,13 @@ def check_completion(body) -> dict:
 class ChatStream:
     """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
 
-    def __init__(self, resp: requests.Response):
+    def __init__(self, resp: requests.Response, record: RequestRecord | None = None):
         self._resp = resp
+        self._record = record  # the request this stream serves: its reads are upstream time
 
     def __iter__(self) -> Iterator[dict]:
         try:
-            for event in iter_sse(_iter_bytes(self._resp)):
+            for event in iter_sse(_iter_bytes(self._resp, self._record)):
                 if event.data == "[DONE]":
                     return
                 try:
@@ -213,17 +243,22 @@ class ChatStream:
         self._resp.close()
 
 
-def _iter_bytes(resp: requests.Response) -> Iterator[bytes]:
+def _iter_bytes(resp: requests.Response, record: RequestRecord | None = None) -> Iterator[bytes]:
     # iter_content(None) waits for EOF on a body that is not chunked, so read what has arrived.
     raw = resp.raw
     if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
-        yield from resp.iter_content(chunk_size=None)
-        return
+        chunks = resp.iter_content(chunk_size=None)
+    else:
+        chunks = iter(lambda: raw.read1(_READ_SIZE), b"")
     while True:
-        data = raw.read1(_READ_SIZE)
-        if not data:
+        started = perf_counter()
+        data = next(chunks, None)
+        if record is not None:
+            record.upstream_s += perf_counter() - started
+        if data is None:
             return
-        yield data
+        if data:
+            yield data
 
 
 class NoUpstream:

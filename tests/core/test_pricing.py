@@ -1,4 +1,4 @@
-"""Prices: the shipped table, PRICES_FILE, exact costs, the ledger's cost and cost_usd everywhere a client sees usage."""
+"""Prices: the shipped table, PRICES_FILE, exact costs, the ledger's cost, and cost_usd wherever usage is shown."""
 from __future__ import annotations
 
 import json
@@ -88,7 +88,7 @@ def test_a_bad_prices_file_stops_start_up_with_one_line(tmp_path, make_app, text
 
 
 def test_a_missing_prices_file_is_refused(make_app, tmp_path):
-    with pytest.raises(ConfigError, match="^PRICES_FILE: no readable file"):
+    with pytest.raises(ConfigError, match=r"^PRICES_FILE: no readable file"):
         make_app(PRICES_FILE=str(tmp_path / "nope.toml"))
 
 

@@ -9,9 +9,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from support import completion
 
+from app.errors import ConfigError
 from app.ops import tracing
 from app.ops.tracing import NO_TRACING, Tracing, build_tracing
-from app.errors import ConfigError
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -85,7 +85,7 @@ def test_a_malformed_traceparent_starts_a_new_trace(traced):
 
 def test_an_endpoint_without_the_sdk_stops_start_up_with_one_line(monkeypatch):
     monkeypatch.setattr(tracing, "_installed", lambda _name: False)
-    with pytest.raises(ConfigError, match="^OTEL_EXPORTER_OTLP_ENDPOINT: tracing needs the OpenTelemetry SDK"):
+    with pytest.raises(ConfigError, match=r"^OTEL_EXPORTER_OTLP_ENDPOINT: tracing needs the OpenTelemetry SDK"):
         build_tracing("http://127.0.0.1:4318", provider_name="openai")
 
 

@@ -24,6 +24,7 @@ from .core.turns import ChatTurns
 from .errors import ConfigError
 from .filter import ContentFilter, load_blocklist
 from .ops.metrics import Metrics
+from .ops.record import RequestLog
 from .ops.tracing import NoTracing, Tracing, build_tracing
 from .storage.conversations import ConversationStore
 from .storage.crypto import Cipher, NoCipher, load_cipher
@@ -53,6 +54,7 @@ class Services:
     prices: PriceTable
     budgets: Budgets
     tracing: NoTracing | Tracing
+    request_log: RequestLog
 
 
 def build(config: Config, instance_path: str) -> Services:
@@ -100,7 +102,8 @@ def build(config: Config, instance_path: str) -> Services:
     turns = ChatTurns(gateway, conversations, history_budget=config.HISTORY_TOKEN_BUDGET)
     return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
                     keyring=keyring, limiter=limiter, upstream=upstream, content_filter=content_filter,
-                    gateway=gateway, turns=turns, metrics=metrics, prices=prices, budgets=budgets, tracing=tracing)
+                    gateway=gateway, turns=turns, metrics=metrics, prices=prices, budgets=budgets, tracing=tracing,
+                    request_log=RequestLog())
 
 
 def upstream_identity(config: Config) -> tuple[str, str]:

@@ -21,7 +21,8 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 def init_app(app: Flask) -> None:
     """Install request records, request-id, header and CORS handling on ``app``."""
-    app.wsgi_app = Observed(app.wsgi_app, app.extensions["chatgate"].metrics)  # type: ignore[method-assign]
+    found = app.extensions["chatgate"]
+    app.wsgi_app = Observed(app.wsgi_app, found.metrics, found.request_log)  # type: ignore[method-assign]
     app.before_request(assign_request_id)
     app.after_request(add_headers)
     origins = list(app.config["CORS_ORIGINS"])

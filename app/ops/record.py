@@ -5,12 +5,17 @@ request and makes it ``current()`` (a context variable, so each greenlet or
 thread sees its own); the layers above fill in what only they know (route,
 caller's key name, model, tokens, cost, filter action, error code) and the
 upstream client adds the time it spent waiting. When the response has been
-sent (for a stream: when it ends or the client leaves) the record becomes one
-log line and two metric updates. Nothing here imports Flask.
+sent (for a stream: when it ends or the client leaves) the record becomes two
+metric updates at once and one log line shortly after: lines are formatted and
+written by a background writer a batch at a time, so a request pays for a list
+append, not for logging's record, formatter and write. Nothing here imports Flask.
 """
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from time import perf_counter
@@ -60,12 +65,68 @@ def current() -> RequestRecord | None:
     return _current.get()
 
 
-class Observed:
-    """WSGI middleware: a record per request, Server-Timing on chat responses, a log line and metrics at the end."""
+class RequestLog:
+    """Writes each finished request's line through the ``app.request`` logger, from a background writer."""
 
-    def __init__(self, app: Callable, metrics):
+    FLUSH_SECONDS = 0.05
+
+    def __init__(self, logger: logging.Logger = log):
+        self.logger = logger
+        self._pending: list[tuple] = []
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._exit_hook = False
+
+    def add(self, record: RequestRecord, total: float, upstream: float) -> None:
+        """Queue one request's line (when its level is logged at all)."""
+        level = logging.WARNING if record.status >= 500 else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        with self._lock:
+            self._pending.append((level, time.time(), record, total, upstream))
+            if self._writer is None:
+                # Started in the serving process (after gunicorn forks) when there is something to write.
+                self._writer = threading.Thread(target=self._run, name="request-log", daemon=True)
+                self._writer.start()
+                if not self._exit_hook:
+                    atexit.register(self.flush)
+                    self._exit_hook = True
+
+    def flush(self) -> int:
+        """Write every queued line now; returns how many."""
+        with self._flushing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            logger = self.logger
+            for level, when, record, total, upstream in batch:
+                line = logger.makeRecord(logger.name, level, "", 0, "%s %s %s",
+                                         (record.method, record.route, record.status), None,
+                                         extra={FIELDS: fields(record, total, upstream)})
+                line.created, line.msecs = when, (when % 1) * 1000  # when the request ended, not when written
+                logger.handle(line)
+            return len(batch)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception as err:  # pragma: no cover - a broken handler must not end the writer
+                logging.getLogger(__name__).error("request log: write failed (%s)", type(err).__name__)
+            with self._lock:
+                if not self._pending:
+                    self._writer = None
+                    return
+
+
+class Observed:
+    """WSGI middleware: a record per request, Server-Timing on chat responses, metrics and a log line at the end."""
+
+    def __init__(self, app: Callable, metrics, lines: RequestLog):
         self.app = app
         self.metrics = metrics
+        self.lines = lines
 
     def __call__(self, environ: dict, start_response: Callable):
         record = RequestRecord(environ.get("REQUEST_METHOD", "GET"), perf_counter())
@@ -95,10 +156,7 @@ class Observed:
         self.metrics.http_request(record.route, record.status)
         if record.chat:
             self.metrics.gateway_overhead(total - upstream)
-        level = logging.WARNING if record.status >= 500 else logging.INFO
-        if log.isEnabledFor(level):
-            log.log(level, "%s %s %s", record.method, record.route, record.status,
-                    extra={FIELDS: fields(record, total, upstream)})
+        self.lines.add(record, total, upstream)
         _current.set(None)
 
 

@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{subject}: {statistics.median(medians):7.1f} CPU us/request median, {best:7.1f} best round")
     if args.compare:
         a, b = (summary[str(s)] for s in subjects)
-        print(f"ratio {subjects[0].name or subjects[0]} / {subjects[1].name}: median {a['median_us'] / b['median_us']:.3f}, "
-              + f"best {a['best_us'] / b['best_us']:.3f}")
+        print(f"ratio {subjects[0].name or subjects[0]} / {subjects[1].name}: "
+              + f"median {a['median_us'] / b['median_us']:.3f}, best {a['best_us'] / b['best_us']:.3f}")
     return 0
 
 

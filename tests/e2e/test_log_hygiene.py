@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import pytest
@@ -67,7 +68,9 @@ def test_a_full_run_logs_no_secret(tmp_path, log_format):
             assert requests.get(url + "/leak/log", headers=auth, timeout=10).status_code == 200
             with pytest.raises(requests.RequestException):
                 requests.get(url + f"/leak/body?key={client_key}", headers=auth, timeout=10).content
-        # After the stop: the workers have written every line they held.
+            # A graceful stop, as a process manager sends it: the workers write every line they hold.
+            os.kill(server.proc.pid, signal.SIGTERM)
+            server.proc.wait(30)
         with open(server.log_path, encoding="utf-8") as fh:
             output = fh.read()
 

@@ -69,7 +69,9 @@ class UpstreamClient:
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
         # The session's own headers (User-Agent, Accept-Encoding, ...) under ours, merged once, not per call.
-        self._sent_headers = CaseInsensitiveDict(session.headers)
+        session_headers = {name: value if isinstance(value, str) else value.decode("latin-1")
+                           for name, value in session.headers.items()}
+        self._sent_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(session_headers)
         self._sent_headers.update(self._headers)
 
     def __repr__(self) -> str:

@@ -139,7 +139,9 @@ def _dollars(micros: int | None) -> str | None:
 def _shown(field: str, value) -> str:
     if value is None:
         return "default"
-    return _dollars(value) or "" if field.startswith("budget") else str(value)
+    if field.startswith("budget"):
+        return f"${value / 1_000_000:g}"
+    return str(value)
 
 
 def _when(moment) -> str:

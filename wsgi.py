@@ -16,6 +16,7 @@ except ConfigError as err:
 
 def main() -> None:
     """Serve with Flask's development server, over HTTPS when TLS files are configured."""
+    from app.ops.logs import announce
     from app.ops.tls import server_context
 
     settings = app.config["SETTINGS"]
@@ -27,7 +28,7 @@ def main() -> None:
     port = int(os.environ.get("PORT", "5000"))
     ssl_context = server_context(settings.TLS_CERT_FILE, settings.TLS_KEY_FILE) if settings.tls else None
     scheme = "https" if ssl_context else "http"
-    print("\n".join(settings.banner(f"{scheme}://{host}:{port}")), file=sys.stderr, flush=True)
+    announce(settings.banner(f"{scheme}://{host}:{port}"), settings.LOG_FORMAT)
     app.run(host=host, port=port, ssl_context=ssl_context, threaded=True, debug=False)
 
 

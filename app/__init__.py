@@ -27,7 +27,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     from . import api, cli, openapi, services
     from .ops import logs
 
-    logs.init_logging(config.LOG_LEVEL, config.secret_values())
+    logs.init_logging(config.LOG_LEVEL, config.LOG_FORMAT, config.secret_values())
     app.extensions["chatgate"] = services.build(config, app.instance_path)
     api.init_app(app)
     openapi.init_app(app)

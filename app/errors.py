@@ -14,7 +14,7 @@ The whole tree (status, OpenAI-style ``type``, stable ``code``)::
         ├── MethodNotAllowed          405
         ├── PayloadTooLarge           413 request_too_large
         ├── UnsupportedMediaType      415
-        ├── RateLimited               429 rate_limit_error (+ Retry-After)
+        ├── RateLimited               429 rate_limit_error (+ Retry-After): quota_exceeded, budget_exceeded, …
         ├── UpstreamError             502 upstream_error, upstream_unreachable, upstream_stream_*
         │   ├── UpstreamAuthError     502 upstream_misconfigured (the upstream refused our key)
         │   └── UpstreamBadResponse   502 bad_upstream_response

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from .access.budgets import Budgets
 from .access.counters import MemoryCounters, RedisCounters
 from .access.keys import KeyRing, hash_secret
 from .access.limits import Limiter
@@ -17,9 +19,13 @@ from .core.bounds import Bounds
 from .core.gateway import Gateway
 from .core.guard import PromptGuard
 from .core.meter import Meter
+from .core.pricing import PriceTable, load_prices
 from .core.turns import ChatTurns
 from .errors import ConfigError
 from .filter import ContentFilter, load_blocklist
+from .ops.metrics import Metrics
+from .ops.record import RequestLog
+from .ops.tracing import NoTracing, Tracing, build_tracing
 from .storage.conversations import ConversationStore
 from .storage.crypto import Cipher, NoCipher, load_cipher
 from .storage.database import Database, database_url, make_engine
@@ -44,10 +50,21 @@ class Services:
     content_filter: ContentFilter
     gateway: Gateway
     turns: ChatTurns
+    metrics: Metrics
+    prices: PriceTable
+    budgets: Budgets
+    tracing: NoTracing | Tracing
+    request_log: RequestLog
 
 
 def build(config: Config, instance_path: str) -> Services:
-    """Build storage, access, the upstream client, the filter and the core, in that order."""
+    """Build observability, storage, access, the upstream client, the filter and the core, in that order."""
+    # Observability first: every room below records into it.
+    upstream_name, provider = upstream_identity(config)
+    metrics = Metrics(provider=provider, upstream=upstream_name, models=config.ALLOWED_MODELS)
+    tracing = build_tracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, provider_name=provider,
+                            server_address=None if config.offline else urlsplit(config.OPENAI_BASE_URL).hostname)
+
     # Storage: a relative SQLite path is relative to the project, not the working directory.
     engine = make_engine(database_url(config.DATABASE_URL, PROJECT_ROOT), pool_size=config.DB_POOL_SIZE,
                          max_overflow=config.DB_MAX_OVERFLOW)
@@ -61,9 +78,10 @@ def build(config: Config, instance_path: str) -> Services:
     counters = RedisCounters(config.REDIS_URL) if config.REDIS_URL else MemoryCounters()
     limiter = Limiter(counters, rate_limit=config.RATE_LIMIT, token_rate_limit=config.TOKEN_RATE_LIMIT,
                       daily_token_quota=config.DAILY_TOKEN_QUOTA, max_streams=config.MAX_STREAMS_PER_CLIENT,
-                      fail=config.LIMITS_FAIL)
+                      fail=config.LIMITS_FAIL, metrics=metrics)
+    budgets = Budgets(counters, fail=config.LIMITS_FAIL, metrics=metrics, spent_since=ledger.spent_since)
 
-    upstream = build_upstream(config)
+    upstream = build_upstream(config, upstream_name, metrics)
 
     try:
         blocklist = load_blocklist(config.BLOCKLIST_FILE)
@@ -76,16 +94,31 @@ def build(config: Config, instance_path: str) -> Services:
                     max_total_chars=config.MAX_TOTAL_CHARS, max_tokens_cap=config.MAX_TOKENS_CAP)
     guard = PromptGuard(content_filter, upstream, redact=config.PROMPT_REDACT, moderation=config.MODERATION,
                         moderation_fail=config.MODERATION_FAIL)
-    meter = Meter(limiter, ledger, bounds)
+    prices = load_prices(config.PRICES_FILE)
+    meter = Meter(limiter, ledger, bounds, prices=prices, budgets=budgets, metrics=metrics, tracing=tracing,
+                  upstream_name=upstream_name)
     gateway = Gateway(upstream, content_filter, guard, meter, default_model=config.OPENAI_MODEL,
                       allowed_models=config.ALLOWED_MODELS, embedding_models=config.ALLOWED_EMBEDDING_MODELS)
     turns = ChatTurns(gateway, conversations, history_budget=config.HISTORY_TOKEN_BUDGET)
     return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
                     keyring=keyring, limiter=limiter, upstream=upstream, content_filter=content_filter,
-                    gateway=gateway, turns=turns)
+                    gateway=gateway, turns=turns, metrics=metrics, prices=prices, budgets=budgets, tracing=tracing,
+                    request_log=RequestLog())
 
 
-def build_upstream(config: Config) -> UpstreamClient | NoUpstream:
+def upstream_identity(config: Config) -> tuple[str, str]:
+    """The upstream's name (for metrics and logs) and its OpenTelemetry provider name."""
+    if config.offline:
+        return "offline", "offline"
+    host = (urlsplit(config.OPENAI_BASE_URL).hostname or "").lower()
+    if host == "api.openai.com":
+        return "default", "openai"
+    if host.endswith(".openai.azure.com"):
+        return "default", "azure.ai.openai"
+    return "default", "openai_compatible"
+
+
+def build_upstream(config: Config, name: str = "default", metrics=None) -> UpstreamClient | NoUpstream:
     """The pooled upstream client: the real upstream, the offline model mounted on the same session, or none."""
     if config.upstream_mode == "none":
         return NoUpstream()
@@ -97,5 +130,6 @@ def build_upstream(config: Config) -> UpstreamClient | NoUpstream:
     else:
         base_url = config.OPENAI_BASE_URL
         key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else None
+    extra = {"metrics": metrics} if metrics is not None else {}
     return UpstreamClient(session, base_url, key, config.UPSTREAM_CONNECT_TIMEOUT, config.UPSTREAM_TIMEOUT,
-                          config.UPSTREAM_MAX_RETRIES)
+                          config.UPSTREAM_MAX_RETRIES, name=name, **extra)

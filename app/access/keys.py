@@ -44,6 +44,11 @@ class Caller:
     rate_limit: str | None = None
     token_rate_limit: str | None = None
     daily_token_quota: int | None = None
+    budget_day_micros: int | None = None      # dollar budgets, in micro-dollars
+    budget_month_micros: int | None = None
+
+# The limits a key row carries, as ``create`` and ``update`` take them.
+KEY_LIMITS = ("rate_limit", "token_rate_limit", "daily_token_quota", "budget_day_micros", "budget_month_micros")
 
 
 class KeyRing:
@@ -63,14 +68,13 @@ class KeyRing:
         """The keyed hash stored for ``key``."""
         return hmac.new(self._secret, key.encode("utf-8"), hashlib.sha256).digest()
 
-    def create(self, name: str, *, rate_limit=None, token_rate_limit=None, daily_token_quota=None) -> str:
-        """Make a key for ``name`` and return it: the only time it is ever visible."""
+    def create(self, name: str, **limits) -> str:
+        """Make a key for ``name`` (with any of KEY_LIMITS) and return it: the only time it is ever visible."""
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             raise InvalidRequest("a key name is 1 to 64 letters, digits, '.', '_' or '-'", param="name")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ClientKeyRow(name=name, prefix=key[:10], digest=self.digest(key), created_at=_now(),
-                           rate_limit=rate_limit, token_rate_limit=token_rate_limit,
-                           daily_token_quota=daily_token_quota)
+                           **{field: limits.get(field) for field in KEY_LIMITS})
         with self._db.session(write=True) as session:
             if session.scalar(select(ClientKeyRow.id).where(ClientKeyRow.name == name)) is not None:
                 raise InvalidRequest(f"a key named {name!r} exists already", param="name", code="duplicate")
@@ -81,6 +85,18 @@ class KeyRing:
         """Every key, oldest first (digests included, keys never)."""
         with self._db.session() as session:
             return list(session.scalars(select(ClientKeyRow).order_by(ClientKeyRow.id)))
+
+    def update(self, name: str, **limits) -> bool:
+        """Change some of KEY_LIMITS on the active key ``name`` (None clears one); False when there is none."""
+        unknown = set(limits) - set(KEY_LIMITS)
+        if unknown:
+            raise TypeError(f"unknown key limit {sorted(unknown)[0]}")
+        with self._db.session(write=True) as session:
+            done = session.execute(update(ClientKeyRow).where(ClientKeyRow.name == name,
+                                                              ClientKeyRow.revoked_at.is_(None)).values(**limits))
+        with self._lock:
+            self._cache.clear()  # every worker sees the change within CACHE_SECONDS
+        return bool(cast(CursorResult, done).rowcount)
 
     def revoke(self, name: str) -> bool:
         """Revoke the key called ``name``; False when there is none."""
@@ -112,7 +128,8 @@ class KeyRing:
         if row is None or row.revoked_at is not None or not hmac.compare_digest(row.digest, digest):
             raise _refused("invalid API key")
         caller = Caller(id=f"key:{row.id}", limit_key=f"key:{row.id}", name=row.name, rate_limit=row.rate_limit,
-                        token_rate_limit=row.token_rate_limit, daily_token_quota=row.daily_token_quota)
+                        token_rate_limit=row.token_rate_limit, daily_token_quota=row.daily_token_quota,
+                        budget_day_micros=row.budget_day_micros, budget_month_micros=row.budget_month_micros)
         with self._lock:
             self._cache[digest] = (now + CACHE_SECONDS, caller)
         self._touch(row.id, now)

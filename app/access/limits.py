@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..config import parse_rate
 from ..errors import RateLimited, ServiceUnavailable, StoreDown
+from ..ops.metrics import NULL
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,9 @@ class Limiter:
     """Checks and counts requests, tokens and open streams for each caller."""
 
     def __init__(self, counters, *, rate_limit: str | None, token_rate_limit: str | None,
-                 daily_token_quota: int | None, max_streams: int, fail: str = "closed"):
+                 daily_token_quota: int | None, max_streams: int, fail: str = "closed", metrics=NULL):
         self.counters = counters
+        self.metrics = metrics
         self.rate_limit = rate_limit
         self.token_rate_limit = token_rate_limit
         self.daily_token_quota = daily_token_quota
@@ -70,6 +72,7 @@ class Limiter:
         count, reset = got
         headers = _headers(limit, limit - count, reset)
         if count > limit:
+            self.metrics.rejected("rate")
             raise RateLimited("too many requests; slow down", code="rate_limit_exceeded",
                               headers={**headers, "Retry-After": str(max(1, math.ceil(reset)))})
         return headers
@@ -94,6 +97,7 @@ class Limiter:
             if count > limit:
                 for k, w in held:
                     self._add(k, -tokens, w)
+                self.metrics.rejected("token_rate" if what == "token rate" else "daily_quota")
                 raise RateLimited(f"{what} exceeded: this request needs about {tokens} tokens",
                                   code="token_limit_exceeded" if what == "token rate" else "quota_exceeded",
                                   headers={**_headers(limit, limit - count + tokens, reset),
@@ -122,6 +126,7 @@ class Limiter:
             return None
         if got[0] > self.max_streams:
             self._add(key, -1, 3600)
+            self.metrics.rejected("streams")
             raise RateLimited(f"too many open streams (at most {self.max_streams}); close one first",
                               code="too_many_streams", headers={"Retry-After": "1"})
         return key

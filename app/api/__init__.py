@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ..access.proxy import trust_proxies
-from . import admission, chat, conversations, embeddings, errors, health, http, pages, responses, v1
+from . import admission, chat, conversations, embeddings, errors, health, http, metrics, pages, responses, v1
 
 bp = Blueprint("api", __name__)
 bp.before_request(admission.admit)
@@ -28,5 +28,6 @@ def init_app(app: Flask) -> None:
     trust_proxies(app, app.config["TRUSTED_PROXY_HOPS"])
     http.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(bp)
     app.register_blueprint(pages.bp)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Response, current_app, g, request
 
 from ..access.keys import Caller
+from ..ops.record import current
 
 
 def services():
@@ -37,6 +38,9 @@ def admit() -> None:
         g.caller = anonymous()
     else:
         g.caller = found.keyring.authenticate(request.headers.get("Authorization"))
+    record = current()
+    if record is not None:
+        record.key = g.caller.name  # the key's name, for the log line; never the key
     g.ratelimit_headers = found.limiter.check_request(g.caller)
 
 

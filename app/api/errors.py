@@ -16,6 +16,7 @@ from ..errors import (
     RateLimited,
     UnsupportedMediaType,
 )
+from ..ops.record import current
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ _HTTP_STATUS: dict[int, type[APIError]] = {400: InvalidRequest, 401: Authenticat
 
 def error_response(err: APIError):
     """Build the Flask response for an APIError."""
+    record = current()
+    if record is not None:
+        record.error = err.code
     resp = jsonify(err.to_dict())
     resp.status_code = err.status
     for name, value in err.headers.items():

@@ -6,10 +6,14 @@ import uuid
 
 from flask import Flask, g, request
 
+from ..ops.record import Observed, current
+
 # A client-supplied id is kept only when it is short and boring; anything else is replaced,
 # so a hostile header can never inject into our logs or responses.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 HSTS = "max-age=31536000; includeSubDomains"
+# The chat routes: Server-Timing on every answer, and the gateway-overhead metric.
+CHAT_ENDPOINTS = frozenset({"api.chat.chat", "api.v1.chat_completions"})
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             + "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -24,7 +28,9 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "x-should-retry", "RateLim
 
 
 def init_app(app: Flask) -> None:
-    """Install request-id, header and CORS handling on ``app``."""
+    """Install request records, request-id, header and CORS handling on ``app``."""
+    found = app.extensions["chatgate"]
+    app.wsgi_app = Observed(app.wsgi_app, found.metrics, found.request_log)  # type: ignore[method-assign]
     app.before_request(assign_request_id)
     app.after_request(add_headers)
     origins = list(app.config["CORS_ORIGINS"])
@@ -40,9 +46,16 @@ def init_app(app: Flask) -> None:
 
 
 def assign_request_id() -> None:
-    """Take a sane X-Request-ID from the client or make one."""
+    """Take a sane X-Request-ID from the client or make one; note the route for the request's record."""
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    record = current()
+    if record is not None:
+        record.request_id = g.request_id
+        rule = request.url_rule
+        if rule is not None:
+            record.route = rule.rule  # the pattern, never the path: bounded, and no ids in metrics
+            record.chat = request.endpoint in CHAT_ENDPOINTS
 
 
 def request_id() -> str:

@@ -31,12 +31,22 @@ class ChatRequest(BaseModel):
 SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "presence_penalty", "frequency_penalty")
 
 
+class PromptTokensDetails(BaseModel):
+    """Prompt tokens the upstream served from its prompt cache (when it says)."""
+
+    cached_tokens: int
+
+
 class Usage(BaseModel):
-    """Token counts reported by the upstream."""
+    """Token counts reported by the upstream, and what the call cost."""
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: Optional[PromptTokensDetails] = Field(
+        None, description="Present when the upstream reported cached prompt tokens (priced lower).")
+    cost_usd: float = Field(description="What the call cost in US dollars at the gateway's price table "
+                                        + "(0 for a model without a price).")
 
 
 class Finding(BaseModel):

@@ -1,4 +1,4 @@
-"""Operator commands: ``flask --app wsgi keys|secrets|tls|db …``."""
+"""Operator commands: ``flask --app wsgi keys|secrets|tls|db|usage …``."""
 from __future__ import annotations
 
 from flask import Flask
@@ -7,9 +7,10 @@ from .db import db_cli
 from .keys import keys_cli
 from .secrets import secrets_cli
 from .tls import tls_cli
+from .usage import usage_cli
 
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for group in (keys_cli, secrets_cli, tls_cli, db_cli):
+    for group in (keys_cli, secrets_cli, tls_cli, db_cli, usage_cli):
         app.cli.add_command(group)

@@ -115,6 +115,13 @@ def secret(raw: str) -> Secret:
     return Secret(raw.strip())
 
 
+def token(raw: str) -> Secret:
+    """A bearer token an operator chose: 16 to 512 printable ASCII characters without spaces."""
+    if not re.fullmatch(r"[\x21-\x7e]{16,512}", raw.strip()):
+        raise ValueError("expected 16 to 512 printable characters without spaces (e.g. from `openssl rand -hex 24`)")
+    return Secret(raw.strip())
+
+
 def path(raw: str) -> str:
     return raw.strip()
 

@@ -73,6 +73,10 @@ class Config:
     MODERATION = "off"
     MODERATION_FAIL = "closed"
     LOG_LEVEL = "INFO"
+    LOG_FORMAT = "text"
+    METRICS_TOKEN: Secret | None = None
+    PRICES_FILE = None
+    OTEL_EXPORTER_OTLP_ENDPOINT = None
     OPENAI_API_KEY: Secret | None = None
     KEY_SOURCE = "none"
 
@@ -120,6 +124,10 @@ class Config:
         "MODERATION": parsers.choice("off", "openai"),
         "MODERATION_FAIL": parsers.choice("open", "closed"),
         "LOG_LEVEL": parsers.choice("debug", "info", "warning", "error"),
+        "LOG_FORMAT": parsers.choice("text", "json"),
+        "METRICS_TOKEN": parsers.token,
+        "PRICES_FILE": parsers.path,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": parsers.http_url,
     }
 
     def __init__(self, environ: Mapping[str, str]):
@@ -152,7 +160,7 @@ class Config:
     def _check_tls(self) -> None:
         if bool(self.TLS_CERT_FILE) != bool(self.TLS_KEY_FILE):
             raise ConfigError("TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together")
-        for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "UPSTREAM_CA_BUNDLE", "BLOCKLIST_FILE"):
+        for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "UPSTREAM_CA_BUNDLE", "BLOCKLIST_FILE", "PRICES_FILE"):
             path = getattr(self, name)
             if path and not os.path.isfile(path):
                 raise ConfigError(f"{name}: no readable file at the given path")
@@ -191,7 +199,8 @@ class Config:
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this configuration holds, for the log redactor."""
-        values = [s.reveal() for s in (self.OPENAI_API_KEY, self.KEY_HASH_SECRET, self.DATA_ENCRYPTION_KEY) if s]
+        values = [s.reveal() for s in (self.OPENAI_API_KEY, self.KEY_HASH_SECRET, self.DATA_ENCRYPTION_KEY,
+                                       self.METRICS_TOKEN) if s]
         values += [k for v in list(values) for k in v.split(",")]  # each of several rotation keys
         for url in (self.DATABASE_URL, self.REDIS_URL):
             password = urlsplit(url).password if url else None
@@ -242,6 +251,8 @@ class ProductionConfig(Config):
     RATE_LIMIT = "60/minute"
     TOKEN_RATE_LIMIT = "40000/minute"
     DAILY_TOKEN_QUOTA = 1_000_000
+    # One JSON object a line: what log collectors parse without a pattern.
+    LOG_FORMAT = "json"
     # Several instances may start at once: the schema is upgraded by one deliberate `db upgrade`.
     DB_AUTO_MIGRATE = False
 

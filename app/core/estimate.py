@@ -40,8 +40,14 @@ def usage_or_estimate(usage, messages: list[dict], reply: str) -> dict:
             prompt = int(usage.get("prompt_tokens") or 0)
             completion = int(usage.get("completion_tokens") or 0)
             if prompt >= 0 and completion >= 0:
-                return {"prompt_tokens": prompt, "completion_tokens": completion,
-                        "total_tokens": prompt + completion}
+                out: dict = {"prompt_tokens": prompt, "completion_tokens": completion,
+                             "total_tokens": prompt + completion}
+                details = usage.get("prompt_tokens_details")
+                cached = details.get("cached_tokens") if isinstance(details, dict) else None
+                if isinstance(cached, int) and not isinstance(cached, bool) and 0 <= cached <= prompt:
+                    # Cached prompt tokens are cheaper (pricing), and OpenAI's SDKs read this shape.
+                    out["prompt_tokens_details"] = {"cached_tokens": cached}
+                return out
         except (TypeError, ValueError):
             pass
     prompt = estimate_messages(messages)

@@ -104,10 +104,13 @@ class Gateway:
         try:
             done = self._complete(payload)
         except APIError as err:
-            ticket.close(err.status, None)
+            ticket.close(err.status, None, error=err.code)
             raise
         blocked = any(c.filter.action == "blocked" for c in done.choices)
         redacted = any(c.filter.action == "redacted" for c in done.choices)
+        ticket.response_id, ticket.response_model = done.id, done.model
+        ticket.finish_reasons = tuple(c.finish_reason for c in done.choices)
+        done.usage["cost_usd"] = ticket.price(done.usage)
         ticket.close(200, done.usage, "blocked" if blocked else "redacted" if redacted else "none")
         return done
 
@@ -122,6 +125,7 @@ class Gateway:
             if result.action != "blocked" and self.guard.flagged(result.text):
                 result = FilterResult("", "blocked", (*result.findings, {"type": "moderation", "count": 1}))
             blocked = result.action == "blocked"
+            self.meter.metrics.filtered(result.action, result.findings)
             index = choice.get("index")
             choices.append(Choice(index=index if isinstance(index, int) else position, reply=result.text,
                                   finish_reason=BLOCKED_FINISH if blocked else choice.get("finish_reason"),
@@ -142,13 +146,13 @@ class Gateway:
         try:
             upstream = self.upstream.chat_stream(payload)
         except APIError as err:
-            ticket.close(err.status, None)
+            ticket.close(err.status, None, error=err.code)
             raise
         stream = ReplyStream(upstream, StreamReplyFilter(self.filter), payload, ticket, on_end)
         try:
             stream.prime()
         except StreamFailed as failed:
             upstream.close()
-            ticket.close(failed.error.status, None)
+            ticket.close(failed.error.status, None, error=failed.error.code)
             raise failed.error from None
         return stream

@@ -1,9 +1,10 @@
-"""Admitting a chat call against the caller's limits, and recording what it cost.
+"""Admitting a chat call against the caller's limits and budgets, and recording what it cost.
 
 Every front door goes through ``Meter.admit`` before the upstream is called
 and closes the returned ``Ticket`` exactly once when the call is over, so
-bounds, token limits, open-stream caps and the usage ledger cannot differ
-between doors or between streamed and whole replies.
+bounds, token limits, dollar budgets, open-stream caps, the usage ledger, the
+metrics and the trace cannot differ between doors or between streamed and
+whole replies.
 """
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from ..access.budgets import BudgetHold
 from ..access.keys import Caller
 from ..errors import APIError
+from ..ops.metrics import NULL
+from ..ops.record import RequestRecord, current
+from ..ops.tracing import NO_TRACING
 from .bounds import Bounds
 from .estimate import estimate_messages, estimate_text
+from .pricing import PriceTable
 
 log = logging.getLogger(__name__)
 
@@ -32,58 +38,107 @@ class Ticket:
     stream: bool
     model: str
     reservation: object = None
+    budget: BudgetHold | None = None
     stream_key: str | None = None
+    stream_counted: bool = False
+    record: RequestRecord | None = None
+    span: object = None
     started: float = field(default_factory=time.perf_counter)
+    cost_micros: int | None = None
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: tuple = ()
     closed: bool = False
 
-    def close(self, status: int, usage: dict | None, filter_action: str = "none") -> None:
-        """Settle the reservation, free the stream slot and write the ledger row (once)."""
+    @property
+    def arrived(self) -> float:
+        """When the request reached chatgate (admission time outside a request)."""
+        return self.record.started if self.record is not None else self.started
+
+    def price(self, usage: dict) -> float:
+        """The call's cost in US dollars for ``usage``, fixed from now on (what the client is told)."""
+        self.cost_micros = self.meter.prices.cost_micros(self.model, usage)
+        return self.cost_micros / 1_000_000
+
+    def close(self, status: int, usage: dict | None, filter_action: str = "none", error: str | None = None) -> None:
+        """Settle the reservations, free the stream slot, record the row, metrics and trace (once)."""
         if self.closed:
             return
         self.closed = True
-        self.meter.finish(self, status, usage or {}, filter_action)
+        self.meter.finish(self, status, usage or {}, filter_action, error)
 
 
 class Meter:
-    """Request bounds, token reservations, stream caps and the usage ledger."""
+    """Request bounds, token reservations, budgets, stream caps, and the record of every call."""
 
-    def __init__(self, limiter, ledger, bounds: Bounds):
+    def __init__(self, limiter, ledger, bounds: Bounds, *, prices: PriceTable, budgets=None, metrics=NULL,
+                 tracing=NO_TRACING, upstream_name: str = "default"):
         self.limiter = limiter
         self.ledger = ledger
         self.bounds = bounds
+        self.prices = prices
+        self.budgets = budgets
+        self.metrics = metrics
+        self.tracing = tracing
+        self.upstream_name = upstream_name
 
     def admit(self, caller, payload: dict, endpoint: str, stream: bool) -> Ticket:
-        """Check the abuse bounds and hold the tokens this call may spend, or raise."""
+        """Check the abuse bounds and hold the tokens and dollars this call may spend, or raise."""
         reply_cap = self.bounds.check_payload(payload)
-        ticket = Ticket(self, caller, endpoint, stream, payload["model"])
-        ticket.reservation = self.limiter.reserve(
-            caller, estimate_messages(payload["messages"]) + reply_cap * payload.get("n", 1))
-        if stream:
-            try:
-                ticket.stream_key = self.limiter.open_stream(caller)
-            except APIError:
-                self.limiter.settle(ticket.reservation, 0)
-                raise
-        return ticket
+        return self._hold(caller, payload["model"], endpoint, stream, estimate_messages(payload["messages"]),
+                          reply_cap * payload.get("n", 1))
 
     def admit_embedding(self, caller, payload: dict, endpoint: str) -> Ticket:
-        """Hold the tokens of an embeddings call (its inputs; there is no reply), or raise."""
-        ticket = Ticket(self, caller, endpoint, False, payload["model"])
-        ticket.reservation = self.limiter.reserve(
-            caller, sum(estimate_text(text) + 1 for text in payload["input"]))
+        """Hold the tokens and dollars of an embeddings call (its inputs; there is no reply), or raise."""
+        prompt = sum(estimate_text(text) + 1 for text in payload["input"])
+        return self._hold(caller, payload["model"], endpoint, False, prompt, 0)
+
+    def _hold(self, caller, model: str, endpoint: str, stream: bool, prompt: int, reply: int) -> Ticket:
+        ticket = Ticket(self, caller, endpoint, stream, model, record=current())
+        ticket.reservation = self.limiter.reserve(caller, prompt + reply)
+        try:
+            if self.budgets is not None:
+                ticket.budget = self.budgets.reserve(caller, self.prices.worst_case_micros(model, prompt, reply))
+            if stream:
+                ticket.stream_key = self.limiter.open_stream(caller)
+        except APIError:
+            self.limiter.settle(ticket.reservation, 0)
+            if self.budgets is not None:
+                self.budgets.settle(ticket.budget, 0)
+            raise
+        if stream:
+            ticket.stream_counted = True
+            self.metrics.stream_opened()
+        ticket.span = self.tracing.start(model, ticket.record)
         return ticket
 
-    def finish(self, ticket: Ticket, status: int, usage: dict, filter_action: str) -> None:
+    def finish(self, ticket: Ticket, status: int, usage: dict, filter_action: str, error: str | None) -> None:
         """Settle, free and record one finished call."""
-        used = int(usage.get("total_tokens") or 0)
-        self.limiter.settle(ticket.reservation, used)
+        prompt = int(usage.get("prompt_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or 0)
+        cost = ticket.cost_micros if ticket.cost_micros is not None else self.prices.cost_micros(ticket.model, usage)
+        self.limiter.settle(ticket.reservation, prompt + completion)
+        if self.budgets is not None:
+            self.budgets.settle(ticket.budget, cost)
         self.limiter.close_stream(ticket.stream_key)
+        if ticket.stream_counted:
+            self.metrics.stream_closed()
+        seconds = time.perf_counter() - ticket.started
+        self.metrics.call(ticket.model, seconds, error, prompt, completion, cost)
+        record = ticket.record
+        if record is not None:
+            record.model, record.upstream, record.stream = ticket.model, self.upstream_name, ticket.stream
+            record.prompt_tokens, record.completion_tokens, record.cost_micros = prompt, completion, cost
+            record.filter = filter_action
+            if error is not None:
+                record.error = error
+        if ticket.span is not None:
+            self.tracing.end(ticket.span, ticket, prompt, completion, error)
         try:
-            self.ledger.record(client_id=ticket.caller.id, model=ticket.model,
-                               prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                               completion_tokens=int(usage.get("completion_tokens") or 0),
-                               latency_ms=(time.perf_counter() - ticket.started) * 1000.0, status=status,
-                               filter_action=filter_action, endpoint=ticket.endpoint, stream=ticket.stream)
+            self.ledger.record(client_id=ticket.caller.id, model=ticket.model, prompt_tokens=prompt,
+                               completion_tokens=completion, latency_ms=seconds * 1000.0, status=status,
+                               filter_action=filter_action, endpoint=ticket.endpoint, stream=ticket.stream,
+                               cost_micros=cost)
         except APIError as err:
             # The reply is already on its way; a ledger outage must not turn it into an error.
             log.error("usage not recorded (%s)", err.code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from time import perf_counter
 
 from ..errors import APIError, StreamFailed
 from ..filter import FilterResult
@@ -75,6 +76,8 @@ class ReplyStream:
         received: list[str] = []
         usage = None
         finish = None
+        first_sent = False
+        error: str | None = "client_closed"
         status, final_usage, action = CLIENT_CLOSED, None, "none"
         filters = self._filter
         try:
@@ -84,19 +87,24 @@ class ReplyStream:
                     if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                         continue
                     delta = choice.get("delta") or {}
-                    yield from self._pieces(delta, received)
+                    for piece in self._pieces(delta, received):
+                        if not first_sent:
+                            first_sent = self._first_token()
+                        yield piece
                     if filters.blocked:
                         end = self._blocked_end(received)
-                        status, final_usage, action = 200, end.usage, "blocked"
+                        status, final_usage, action, error = 200, end.usage, "blocked", None
                         yield self._ending(end)
                         return
                     finish = choice.get("finish_reason") or finish
             tail, refusal, calls = filters.finish()
             if filters.blocked:
                 end = self._blocked_end(received, finished=True)
-                status, final_usage, action = 200, end.usage, "blocked"
+                status, final_usage, action, error = 200, end.usage, "blocked", None
                 yield self._ending(end)
                 return
+            if (tail or refusal or calls) and not first_sent:
+                first_sent = self._first_token()  # a short reply can be held back whole until the end
             if tail:
                 yield "delta", tail
             if refusal:
@@ -106,17 +114,25 @@ class ReplyStream:
             result = filters.result()
             end = StreamEnd(finish, usage_or_estimate(usage, self._payload["messages"], "".join(received)),
                             result, reply=result.text)
-            status, final_usage, action = 200, end.usage, result.action
+            status, final_usage, action, error = 200, end.usage, result.action, None
             yield self._ending(end)
         except StreamFailed as failed:
-            status = failed.error.status
+            status, error = failed.error.status, failed.error.code
+            if self._ticket is not None:
+                self._ticket.meter.metrics.upstream_attempt("stream_failed")
             yield "error", failed.error
         finally:
             self._upstream.close()
             if self._ticket is not None:
                 # A client that left still spent what was generated so far.
                 self._ticket.close(status, final_usage or usage_or_estimate(usage, self._payload["messages"],
-                                                                 "".join(received)), action)
+                                                                 "".join(received)), action, error)
+
+    def _first_token(self) -> bool:
+        """Time to first token: from the request's arrival to its first piece of reply, as the client sees it."""
+        if self._ticket is not None:
+            self._ticket.meter.metrics.first_token(self._ticket.model, perf_counter() - self._ticket.arrived)
+        return True
 
     def _pieces(self, delta: dict, received: list[str]) -> Iterator[tuple[str, object]]:
         """What one upstream delta lets through, each string through its own stream filter."""
@@ -152,10 +168,19 @@ class ReplyStream:
                 yield "tool_calls", out
 
     def _ending(self, end: StreamEnd) -> tuple[str, object]:
+        ticket = self._ticket
+        if ticket is not None:
+            ticket.meter.metrics.filtered(end.filter.action, end.filter.findings)
+            ticket.response_id, ticket.response_model = self.id, self.model
+            ticket.finish_reasons = (end.finish_reason,) if end.finish_reason else ()
+            # Priced now, so the final event tells the client the same cost the ledger records.
+            end.usage["cost_usd"] = ticket.price(end.usage)
         if self._on_end is not None:
             try:
                 self._on_end(end)
             except APIError as err:
+                if ticket is not None and ticket.record is not None:
+                    ticket.record.error = err.code
                 return "error", err
         return "end", end
 

@@ -95,6 +95,7 @@ class UsageRow(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cost_usd: float = Field(description="Spend in US dollars at the gateway's price table.")
 
 
 class UsageReport(BaseModel):

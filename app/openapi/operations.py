@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaMode
 JSON = "application/json"
 SSE = "text/event-stream"
 HTML = "text/html"
+TEXT = "text/plain"
 
 # status -> (description, ((media type, model name or None), ...))
 Responses = dict[int, tuple[str, tuple[tuple[str, str | None], ...]]]
@@ -52,7 +53,7 @@ class Op:
         for _, kinds in self.ok.values():
             for media_type, names in kinds:
                 for name in (names or "").split("|"):
-                    if name and media_type != HTML:
+                    if name and media_type not in (HTML, TEXT):
                         yield name, "serialization"
 
 
@@ -148,8 +149,8 @@ OPERATIONS: tuple[Op, ...] = (
     Op("delete", "/conversations/{conversation_id}", "deleteConversation", "Delete a conversation",
        "conversations", {200: ("Deleted: its messages are erased, not flagged.", ((JSON, "ConversationDeleted"),))},
        errors=(404,), path_params=("conversation_id",)),
-    Op("get", "/usage", "getUsage", "Your requests and tokens by day and model", "conversations",
-       {200: ("The caller's usage, oldest day first.", ((JSON, "UsageReport"),))}, errors=(400,),
+    Op("get", "/usage", "getUsage", "Your requests, tokens and spend by day and model", "conversations",
+       {200: ("The caller's usage and its cost, oldest day first.", ((JSON, "UsageReport"),))}, errors=(400,),
        query=(("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
                "How many days back, today included."),)),
     Op("get", "/healthz", "healthz", "Liveness: the process is up", "health",
@@ -157,6 +158,10 @@ OPERATIONS: tuple[Op, ...] = (
     Op("get", "/readyz", "readyz", "Readiness: an upstream (or the offline model) is configured", "health",
        {200: ("Ready.", ((JSON, "Readiness"),)), 503: ("Not ready; `checks` says what is missing.",
                                                       ((JSON, "Readiness"),))}, auth=False),
+    Op("get", "/metrics", "metrics", "Prometheus metrics of this instance", "health",
+       {200: ("Prometheus's text exposition format, summed over every worker.", ((TEXT, None),))},
+       description="Needs `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.",
+       errors=(401,), auth=False),
     Op("get", "/openapi.json", "openapi", "This OpenAPI 3.1 description", "meta",
        {200: ("The document.", ((JSON, None),))}, auth=False),
     Op("get", "/docs", "docs", "Swagger UI for /openapi.json, with Try it out", "meta",

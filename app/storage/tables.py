@@ -103,6 +103,8 @@ class LedgerRow(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What the call cost at the price table's prices, in whole micro-dollars (0 for an unpriced model).
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (Index("ix_usage_client_day", "client_id", "day"),)
 
@@ -122,3 +124,6 @@ class ClientKeyRow(Base):
     rate_limit: Mapped[str | None] = mapped_column(String(32), nullable=True)
     token_rate_limit: Mapped[str | None] = mapped_column(String(32), nullable=True)
     daily_token_quota: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Dollar budgets per UTC day and per calendar month, in micro-dollars.
+    budget_day_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    budget_month_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -41,14 +41,15 @@ class UsageLedger:
         self._exit_hook = False
 
     def record(self, *, client_id: str, model: str, prompt_tokens: int, completion_tokens: int,
-               latency_ms: float, status: int, filter_action: str, endpoint: str, stream: bool) -> None:
+               latency_ms: float, status: int, filter_action: str, endpoint: str, stream: bool,
+               cost_micros: int = 0) -> None:
         """Append one row for one upstream call."""
         now = self._clock()
         row = dict(client_id=client_id, day=now.strftime("%Y-%m-%d"), model=(model or "")[:255],
                    endpoint=endpoint[:64], stream=bool(stream), status=int(status),
                    filter_action=(filter_action or "none")[:16], prompt_tokens=max(0, int(prompt_tokens)),
                    completion_tokens=max(0, int(completion_tokens)), latency_ms=max(0.0, float(latency_ms)),
-                   created_at=now)
+                   cost_micros=max(0, int(cost_micros)), created_at=now)
         with self._lock:
             self._pending.append(row)
             if self._writer is None:
@@ -94,16 +95,36 @@ class UsageLedger:
                     return
 
     def totals(self, client_id: str, days: int) -> list[dict]:
-        """Requests and tokens per UTC day and model over the last ``days`` days (today included)."""
+        """Requests, tokens and cost per UTC day and model over the last ``days`` days (today included)."""
+        return [row for _client, row in self._grouped(days, client_id)]
+
+    def report(self, days: int) -> list[tuple[str, dict]]:
+        """Every client's rows as ``totals`` gives them, as (client id, row), by client, day and model."""
+        return self._grouped(days, None)
+
+    def spent_since(self, client_id: str, first_day: str) -> int:
+        """Micro-dollars the client spent from ``first_day`` (YYYY-MM-DD, UTC) on."""
+        self.flush()
+        stmt = select(func.sum(LedgerRow.cost_micros)).where(LedgerRow.client_id == client_id,
+                                                             LedgerRow.day >= first_day)
+        with self._db.session() as session:
+            return int(session.scalar(stmt) or 0)
+
+    def _grouped(self, days: int, client_id: str | None) -> list[tuple[str, dict]]:
         self.flush()
         since = (self._clock() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
-        stmt = (select(LedgerRow.day, LedgerRow.model, func.count(), func.sum(LedgerRow.prompt_tokens),
-                       func.sum(LedgerRow.completion_tokens))
-                .where(LedgerRow.client_id == client_id, LedgerRow.day >= since)
-                .group_by(LedgerRow.day, LedgerRow.model)
-                .order_by(LedgerRow.day, LedgerRow.model))
+        stmt = (select(LedgerRow.client_id, LedgerRow.day, LedgerRow.model, func.count(),
+                       func.sum(LedgerRow.prompt_tokens), func.sum(LedgerRow.completion_tokens),
+                       func.sum(LedgerRow.cost_micros))
+                .where(LedgerRow.day >= since)
+                .group_by(LedgerRow.client_id, LedgerRow.day, LedgerRow.model)
+                .order_by(LedgerRow.client_id, LedgerRow.day, LedgerRow.model))
+        if client_id is not None:
+            stmt = stmt.where(LedgerRow.client_id == client_id)
         with self._db.session() as session:
             rows = session.execute(stmt).all()
-        return [{"day": day, "model": model, "requests": int(count), "prompt_tokens": int(prompt or 0),
-                 "completion_tokens": int(completion or 0), "total_tokens": int(prompt or 0) + int(completion or 0)}
-                for day, model, count, prompt, completion in rows]
+        return [(client, {"day": day, "model": model, "requests": int(count), "prompt_tokens": int(prompt or 0),
+                          "completion_tokens": int(completion or 0),
+                          "total_tokens": int(prompt or 0) + int(completion or 0),
+                          "cost_usd": int(cost or 0) / 1_000_000})
+                for client, day, model, count, prompt, completion, cost in rows]

@@ -11,10 +11,13 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
+from time import perf_counter
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
+from requests.structures import CaseInsensitiveDict
 
 from ..errors import (
     APIError,
@@ -28,6 +31,8 @@ from ..errors import (
     UpstreamTimeout,
     translate,
 )
+from ..ops.metrics import NULL
+from ..ops.record import RequestRecord, current
 from . import retry
 from .sse_codec import iter_sse
 
@@ -52,14 +57,22 @@ class UpstreamClient:
     """Calls the upstream chat-completions API with retries and error mapping."""
 
     def __init__(self, session: requests.Session, base_url: str, api_key: str | None,
-                 connect_timeout: float, read_timeout: float, max_retries: int):
+                 connect_timeout: float, read_timeout: float, max_retries: int, *, name: str = "default",
+                 metrics=NULL):
         self._session = session
+        self.name = name  # bounded: it labels metrics and log lines
+        self.metrics = metrics
         self.base_url = base_url.rstrip("/")
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             self._headers["Authorization"] = "Bearer " + api_key
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
+        # The session's own headers (User-Agent, Accept-Encoding, ...) under ours, merged once, not per call.
+        session_headers = {name: value if isinstance(value, str) else value.decode("latin-1")
+                           for name, value in session.headers.items()}
+        self._sent_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(session_headers)
+        self._sent_headers.update(self._headers)
 
     def __repr__(self) -> str:
         return f"<UpstreamClient {self.base_url} retries={self.max_retries}>"
@@ -82,7 +95,7 @@ class UpstreamClient:
         if not ctype.startswith("text/event-stream"):
             resp.close()
             raise UpstreamBadResponse("the upstream model service did not answer with a stream")
-        return ChatStream(resp)
+        return ChatStream(resp, current())
 
     def embeddings(self, payload: dict) -> dict:
         """One embeddings call, its body checked enough to relay."""
@@ -107,13 +120,46 @@ class UpstreamClient:
             resp.close()
 
     def _send(self, path: str, payload: dict, stream: bool) -> requests.Response:
+        # Every second spent here (connecting, waiting, backing off) is upstream time, not chatgate's.
+        record = current()
+        started = perf_counter()
+        try:
+            return self._attempts(path, payload, stream)
+        finally:
+            if record is not None:
+                record.upstream_s += perf_counter() - started
+
+    def _post(self, url: str, body: bytes, stream: bool) -> requests.Response:
+        """What ``session.post(url, json=payload, ...)`` sends, prepared directly.
+
+        Session.request merges the session's settings into every call through
+        typing-Protocol isinstance checks that cost about ten times the rest of
+        the call; here the session's headers are merged once, at start-up.
+        Session cookies are not sent: the upstream is an API, not a browser.
+        """
+        prepared = requests.PreparedRequest()
+        prepared.method, prepared.url, prepared.body = "POST", url, body
+        prepared.headers = self._sent_headers.copy()
+        prepared.headers["Content-Length"] = str(len(body))
+        prepared.hooks = {"response": []}
+        prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # what a redirect copies
+        return self._session.send(prepared, stream=stream, timeout=self.timeout, verify=self._session.verify,
+                                  cert=self._session.cert, proxies={}, allow_redirects=True)
+
+    def _attempts(self, path: str, payload: dict, stream: bool) -> requests.Response:
         url = self.base_url + path
+        try:
+            # As requests encodes json=: NaN and infinities are refused, not sent.
+            body = json.dumps(payload, allow_nan=False).encode("utf-8")
+        except ValueError as err:
+            raise _transport_error(requests.exceptions.InvalidJSONError(str(err))) from None
         attempt = 0
+        count = self.metrics.upstream_attempt
         while True:
             try:
-                resp = self._session.post(url, json=payload, headers=self._headers,
-                                          timeout=self.timeout, stream=stream)
+                resp = self._post(url, body, stream)
             except requests.ConnectionError as err:
+                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable")
                 # ConnectTimeout is a ConnectionError too: nothing reached the model, so retry.
                 if attempt < self.max_retries:
                     log.debug("retrying upstream call: %s", type(err).__name__)
@@ -122,7 +168,9 @@ class UpstreamClient:
                     continue
                 raise _transport_error(err) from None
             except requests.RequestException as err:
+                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable")
                 raise _transport_error(err) from None
+            count(_outcome(resp.status_code))
             if resp.status_code < 300:
                 return resp
             if attempt < self.max_retries and retry.should_retry(resp.status_code, resp.headers):
@@ -134,6 +182,15 @@ class UpstreamClient:
                 continue
             resp.close()
             raise status_error(resp.status_code, resp.headers)
+
+
+def _outcome(status: int) -> str:
+    """The chatgate_upstream_requests_total outcome of an HTTP answer."""
+    if status < 300:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "client_error"
 
 
 def _transport_error(err: requests.RequestException) -> APIError:
@@ -211,12 +268,13 @@ def check_embeddings(body, count: int) -> dict:
 class ChatStream:
     """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
 
-    def __init__(self, resp: requests.Response):
+    def __init__(self, resp: requests.Response, record: RequestRecord | None = None):
         self._resp = resp
+        self._record = record  # the request this stream serves: its reads are upstream time
 
     def __iter__(self) -> Iterator[dict]:
         try:
-            for event in iter_sse(_iter_bytes(self._resp)):
+            for event in iter_sse(_iter_bytes(self._resp, self._record)):
                 if event.data == "[DONE]":
                     return
                 try:
@@ -241,17 +299,22 @@ class ChatStream:
         self._resp.close()
 
 
-def _iter_bytes(resp: requests.Response) -> Iterator[bytes]:
+def _iter_bytes(resp: requests.Response, record: RequestRecord | None = None) -> Iterator[bytes]:
     # iter_content(None) waits for EOF on a body that is not chunked, so read what has arrived.
     raw = resp.raw
     if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
-        yield from resp.iter_content(chunk_size=None)
-        return
+        chunks = resp.iter_content(chunk_size=None)
+    else:
+        chunks = iter(lambda: raw.read1(_READ_SIZE), b"")
     while True:
-        data = raw.read1(_READ_SIZE)
-        if not data:
+        started = perf_counter()
+        data = next(chunks, None)
+        if record is not None:
+            record.upstream_s += perf_counter() - started
+        if data is None:
             return
-        yield data
+        if data:
+            yield data
 
 
 class NoUpstream:

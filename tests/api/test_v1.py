@@ -29,7 +29,8 @@ def test_completion_has_openai_shape(client):
     choice = body["choices"][0]
     assert choice["index"] == 0 and choice["finish_reason"] == "stop"
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"].startswith("[offline model]")
-    assert set(body["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    assert set(body["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd"}
+    assert body["usage"]["cost_usd"] > 0  # gpt-4o-mini is in the shipped price table
 
 
 def test_content_part_arrays_and_all_roles_are_accepted(client):

@@ -223,9 +223,11 @@ def test_delete_removes_the_rows(app, store):
 
 def test_usage_totals_by_day_and_model(app):
     ledger = app.extensions["chatgate"].ledger
-    for model, prompt, completion in (("gpt-4o-mini", 10, 5), ("gpt-4o-mini", 7, 3), ("gpt-4o", 100, 50)):
+    for model, prompt, completion, cost in (("gpt-4o-mini", 10, 5, 5), ("gpt-4o-mini", 7, 3, 3),
+                                            ("gpt-4o", 100, 50, 750)):
         ledger.record(client_id="alice", model=model, prompt_tokens=prompt, completion_tokens=completion,
-                      latency_ms=12.5, status=200, filter_action="none", endpoint="/chat", stream=False)
+                      latency_ms=12.5, status=200, filter_action="none", endpoint="/chat", stream=False,
+                      cost_micros=cost)
     ledger.record(client_id="bob", model="gpt-4o", prompt_tokens=1, completion_tokens=1, latency_ms=1,
                   status=502, filter_action="none", endpoint="/v1/chat/completions", stream=True)
     old_day = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%d")
@@ -238,9 +240,9 @@ def test_usage_totals_by_day_and_model(app):
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     assert ledger.totals("alice", 1) == [
         {"day": today, "model": "gpt-4o", "requests": 1, "prompt_tokens": 100, "completion_tokens": 50,
-         "total_tokens": 150},
+         "total_tokens": 150, "cost_usd": 0.00075},
         {"day": today, "model": "gpt-4o-mini", "requests": 2, "prompt_tokens": 17, "completion_tokens": 8,
-         "total_tokens": 25}]
+         "total_tokens": 25, "cost_usd": 0.000008}]
     week = ledger.totals("alice", 7)
     assert [(r["day"], r["model"]) for r in week] == [(old_day, "gpt-4o"), (today, "gpt-4o"), (today, "gpt-4o-mini")]
     assert ledger.totals("carol", 30) == []

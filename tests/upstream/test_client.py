@@ -29,7 +29,8 @@ def test_success_relays_the_filtered_reply_and_usage(remote):
     assert isinstance(body.pop("conversation_id"), str)
     assert body == {"id": "chatcmpl-test", "model": "gpt-4o-mini",
                     "reply": "The sun is a star.", "finish_reason": "stop",
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8,
+                              "cost_usd": 0.000043},  # gpt-4o: 5 x $2.50/M + 3 x $10/M, rounded up
                     "filter": {"action": "none", "findings": []}}
     sent = json.loads(responses.calls[0].request.body)
     assert sent == {"model": "gpt-4o", "messages": [{"role": "system", "content": "Be brief."},

@@ -86,13 +86,14 @@ class Gateway:
         try:
             body = self.upstream.embeddings(payload)
         except APIError as err:
-            ticket.close(err.status, None)
+            ticket.close(err.status, None, error=err.code)
             raise
         used = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         tokens = used.get("prompt_tokens")
         if not isinstance(tokens, int) or tokens < 0:
             tokens = usage_or_estimate(None, [{"content": t} for t in payload["input"]], "")["prompt_tokens"]
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        usage: dict = {"prompt_tokens": tokens, "total_tokens": tokens}
+        usage["cost_usd"] = ticket.price({**usage, "completion_tokens": 0})
         ticket.close(200, {**usage, "completion_tokens": 0})
         data = [{"object": "embedding", "index": item["index"], "embedding": item["embedding"]}
                 for item in body["data"]]

@@ -184,6 +184,7 @@ class ResponseUsage(BaseModel):
     total_tokens: int
     input_tokens_details: dict[str, int]
     output_tokens_details: dict[str, int]
+    cost_usd: float = Field(description="What the call cost in US dollars at the gateway's price table.")
 
 
 class ResponseObject(BaseModel):
@@ -216,10 +217,11 @@ class Embedding(BaseModel):
 
 
 class EmbeddingUsage(BaseModel):
-    """Tokens read."""
+    """Tokens read, and what they cost."""
 
     prompt_tokens: int
     total_tokens: int
+    cost_usd: float = Field(description="What the call cost in US dollars at the gateway's price table.")
 
 
 class EmbeddingList(BaseModel):

@@ -74,7 +74,7 @@ def ssl_context(conf, default_ssl_context_factory):
 
 
 def on_starting(server):
-    """Check the configuration once, in the master, and print the banner."""
+    """Check the configuration once, in the master (every problem at once), and print the banner."""
     import sys
 
     from config import ConfigError, load_config
@@ -83,7 +83,9 @@ def on_starting(server):
         settings = load_config()
         settings.check_serving()
     except ConfigError as err:
-        print(f"chatgate: configuration error: {err}", file=sys.stderr, flush=True)
+        # One line per problem, all of them at once: an operator fixes everything in one restart.
+        for problem in err.problems:
+            print(f"chatgate: configuration error: {problem}", file=sys.stderr, flush=True)
         sys.exit(2)
     scheme = "https" if settings.tls else "http"
     banner = settings.banner(f"{scheme}://{bind}")

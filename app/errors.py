@@ -3,7 +3,7 @@
 The whole tree (status, OpenAI-style ``type``, stable ``code``)::
 
     Exception
-    ├── ConfigError (ValueError)      a setting is missing or malformed: start-up stops with one line
+    ├── ConfigError (ValueError)      settings missing or malformed: start-up stops, one line per problem
     ├── StoreDown                     the shared counter store (Redis) did not answer; limits decide
     ├── StreamFailed                  an upstream stream broke after it began; carries the APIError
     └── APIError                      500 api_error / internal_error: everything a client may see
@@ -46,7 +46,14 @@ log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message is one line naming the variable."""
+    """Settings are missing or malformed: one line per problem, each naming its variable."""
+
+    def __init__(self, *problems: str):
+        super().__init__(*problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
 
 
 class StoreDown(Exception):

@@ -31,7 +31,10 @@ limit_request_field_size = 8190
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn believes no forwarded header itself (not even X-Forwarded-Proto from loopback): chatgate decides,
+# from TRUSTED_PROXIES and TRUSTED_PROXY_HOPS, so the dev server and gunicorn agree (app/access/proxy.py).
+forwarded_allow_ips = ""
+secure_scheme_headers: dict = {}
 # Several instances may share a host (and the test suite starts many): no shared control socket.
 control_socket_disable = True
 

@@ -23,7 +23,7 @@ bp.register_blueprint(conversations.bp)
 def init_app(app: Flask) -> None:
     """Errors, proxy trust, per-request headers, then the routes."""
     errors.register_error_handlers(app)
-    trust_proxies(app, app.config["TRUSTED_PROXY_HOPS"])
+    trust_proxies(app, app.config["TRUSTED_PROXY_HOPS"], app.config["TRUSTED_PROXIES"])
     http.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(bp)

@@ -83,7 +83,7 @@ class Limiter:
             limit, window = parse_rate(rate)
             checks.append((f"tok:{caller.limit_key}:{window}:{_slot(window)}", limit, _left(window), "token rate"))
         quota = caller.daily_token_quota or self.daily_token_quota
-        if quota and caller.limit_key.startswith("key:"):
+        if quota:
             checks.append((f"day:{caller.limit_key}:{_slot(86400)}", quota, _left(86400), "daily token quota"))
         for key, limit, span, what in checks:
             got = self._add(key, tokens, span)

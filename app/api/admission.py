@@ -24,8 +24,11 @@ def current_caller() -> Caller:
 
 
 def anonymous() -> Caller:
-    """The caller in open mode: one anonymous client, limits counted per address."""
-    return Caller(id="anonymous", limit_key=f"ip:{request.remote_addr or 'unknown'}")
+    """The caller in open mode: its address owns its conversations and usage, and is what limits count."""
+    # Per address, so two people on one open server do not read each other's conversations; an address
+    # is no proof of identity (NAT, proxies), which is why production refuses open mode.
+    address = f"ip:{request.remote_addr or 'unknown'}"
+    return Caller(id=address, limit_key=address, name="anonymous")
 
 
 def admit() -> None:

@@ -12,6 +12,7 @@ The whole tree (status, OpenAI-style ``type``, stable ``code``)::
         ├── AuthenticationFailed      401 authentication_error (invalid_api_key, missing_api_key)
         ├── NotFound                  404 not_found, conversation_not_found, model_not_found
         ├── MethodNotAllowed          405
+        ├── RequestTimeout            408 request_timeout (the body did not arrive within BODY_TIMEOUT)
         ├── PayloadTooLarge           413 request_too_large
         ├── UnsupportedMediaType      415
         ├── RateLimited               429 rate_limit_error (+ Retry-After)
@@ -118,6 +119,13 @@ class MethodNotAllowed(APIError):
     """The route exists but not for this method."""
 
     status, type, code, message = 405, "invalid_request_error", "method_not_allowed", "method not allowed"
+
+
+class RequestTimeout(APIError):
+    """The request body did not arrive within BODY_TIMEOUT."""
+
+    status, type, code = 408, "invalid_request_error", "request_timeout"
+    message = "the request body did not arrive in time"
 
 
 class PayloadTooLarge(APIError):

@@ -14,13 +14,15 @@ from ..errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 
 log = logging.getLogger(__name__)
 
 _HTTP_STATUS: dict[int, type[APIError]] = {400: InvalidRequest, 401: AuthenticationFailed, 404: NotFound,
-                                           405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType,
+                                           405: MethodNotAllowed, 408: RequestTimeout, 413: PayloadTooLarge,
+                                           415: UnsupportedMediaType,
                                            429: RateLimited}
 
 

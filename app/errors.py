@@ -16,14 +16,14 @@ The whole tree (status, OpenAI-style ``type``, stable ``code``)::
         ├── PayloadTooLarge           413 request_too_large
         ├── UnsupportedMediaType      415
         ├── RateLimited               429 rate_limit_error (+ Retry-After)
-        ├── UpstreamError             502 upstream_error, upstream_unreachable, upstream_stream_*
+        ├── UpstreamError             502 upstream_error, upstream_unreachable, upstream_redirect, upstream_stream_*
         │   ├── UpstreamAuthError     502 upstream_misconfigured (the upstream refused our key)
-        │   └── UpstreamBadResponse   502 bad_upstream_response
+        │   └── UpstreamBadResponse   502 bad_upstream_response, upstream_reply_too_large, upstream_event_too_large
         ├── ServiceUnavailable        503 service_unavailable, upstream_not_configured, limits_unavailable
         │   └── StorageUnavailable    503 database_unavailable, schema_outdated
         │       ├── Undecryptable     503 undecryptable (no configured key opens stored text)
         │       └── KeyMissing        503 encryption_key_missing
-        └── UpstreamTimeout           504 upstream_timeout
+        └── UpstreamTimeout           504 upstream_timeout, stream_too_long (past MAX_STREAM_DURATION)
 
 ``translate`` maps exceptions from requests, urllib3, SQLAlchemy and redis onto
 this tree through one table, most specific class first. ``retryable`` is the
@@ -211,7 +211,7 @@ class StreamFailed(Exception):
 RETRY_STATUSES = frozenset({408, 409, 429})
 # Codes that no retry can fix: an operator must act first (or, for internal_error, may have to).
 NEVER_RETRY_CODES = frozenset({"internal_error", "upstream_misconfigured", "upstream_not_configured",
-                               "schema_outdated", "undecryptable", "encryption_key_missing"})
+                               "upstream_redirect", "schema_outdated", "undecryptable", "encryption_key_missing"})
 
 
 def retryable(status: int, *, code: str | None = None, hint: str | None = None) -> bool:

@@ -98,4 +98,4 @@ def build_upstream(config: Config) -> UpstreamClient | NoUpstream:
         base_url = config.OPENAI_BASE_URL
         key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else None
     return UpstreamClient(session, base_url, key, config.UPSTREAM_CONNECT_TIMEOUT, config.UPSTREAM_TIMEOUT,
-                          config.UPSTREAM_MAX_RETRIES)
+                          config.UPSTREAM_MAX_RETRIES, max_stream_seconds=config.MAX_STREAM_DURATION)

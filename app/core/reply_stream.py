@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import APIError, StreamFailed
 from ..filter import FilterResult
-from ..upstream.client import ChatStream
+from ..upstream.stream import ChatStream
 from .estimate import usage_or_estimate
 from .meter import CLIENT_CLOSED, Ticket
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import requests
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from ..errors import (
@@ -21,7 +20,6 @@ from ..errors import (
     InvalidRequest,
     RateLimited,
     ServiceUnavailable,
-    StreamFailed,
     UpstreamAuthError,
     UpstreamBadResponse,
     UpstreamError,
@@ -29,11 +27,12 @@ from ..errors import (
     translate,
 )
 from . import retry
-from .sse_codec import iter_sse
+from .stream import MAX_BODY_BYTES, ChatStream, read_bounded
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 65536
+# The longest stream, in seconds, when the client is built without MAX_STREAM_DURATION.
+DEFAULT_MAX_STREAM_SECONDS = 600.0
 
 
 def build_session(pool_size: int, ca_bundle: str | None = None) -> requests.Session:
@@ -52,7 +51,8 @@ class UpstreamClient:
     """Calls the upstream chat-completions API with retries and error mapping."""
 
     def __init__(self, session: requests.Session, base_url: str, api_key: str | None,
-                 connect_timeout: float, read_timeout: float, max_retries: int):
+                 connect_timeout: float, read_timeout: float, max_retries: int,
+                 max_stream_seconds: float = DEFAULT_MAX_STREAM_SECONDS):
         self._session = session
         self.base_url = base_url.rstrip("/")
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -60,48 +60,55 @@ class UpstreamClient:
             self._headers["Authorization"] = "Bearer " + api_key
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
+        self.max_stream_seconds = max_stream_seconds
 
     def __repr__(self) -> str:
         return f"<UpstreamClient {self.base_url} retries={self.max_retries}>"
 
     def chat(self, payload: dict) -> dict:
         """One non-streamed completion, validated enough to use."""
-        resp = self._send("/chat/completions", payload, stream=False)
-        try:
-            body = resp.json()
-        except ValueError:
-            raise UpstreamBadResponse() from None
-        finally:
-            resp.close()
-        return check_completion(body)
+        return check_completion(self._json("/chat/completions", payload))
 
     def chat_stream(self, payload: dict) -> ChatStream:
         """Open a streamed completion; failures before the first byte raise here."""
-        resp = self._send("/chat/completions", payload, stream=True)
+        resp = self._send("/chat/completions", payload)
         ctype = resp.headers.get("Content-Type", "")
         if not ctype.startswith("text/event-stream"):
             resp.close()
             raise UpstreamBadResponse("the upstream model service did not answer with a stream")
-        return ChatStream(resp)
+        return ChatStream(resp, self.timeout[1], self.max_stream_seconds)
 
     def moderate(self, text: str) -> bool:
         """True when the upstream moderation endpoint flags ``text``."""
-        resp = self._send("/moderations", {"input": text}, stream=False)
+        body = self._json("/moderations", {"input": text})
         try:
-            body = resp.json()
             return bool(body["results"][0]["flagged"])
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError):
             raise UpstreamBadResponse() from None
+
+    def _json(self, path: str, payload: dict):
+        """The JSON body of a non-streamed call, read to at most MAX_BODY_BYTES."""
+        resp = self._send(path, payload)
+        try:
+            raw = read_bounded(resp, MAX_BODY_BYTES)
+        except (requests.RequestException, OSError) as err:
+            raise _transport_error(err) from None
         finally:
             resp.close()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise UpstreamBadResponse() from None
 
-    def _send(self, path: str, payload: dict, stream: bool) -> requests.Response:
+    def _send(self, path: str, payload: dict) -> requests.Response:
         url = self.base_url + path
         attempt = 0
         while True:
             try:
-                resp = self._session.post(url, json=payload, headers=self._headers,
-                                          timeout=self.timeout, stream=stream)
+                # Bodies are read by us, in bounded pieces; a redirect would send the prompt (and our key's
+                # reputation) wherever the upstream points, so a 3xx is an answer, never followed.
+                resp = self._session.post(url, json=payload, headers=self._headers, timeout=self.timeout,
+                                          stream=True, allow_redirects=False)
             except requests.ConnectionError as err:
                 # ConnectTimeout is a ConnectionError too: nothing reached the model, so retry.
                 if attempt < self.max_retries:
@@ -159,6 +166,9 @@ def status_error(status: int, headers) -> APIError:
                               code="upstream_rejected")
     if status in (408, 504):
         return UpstreamTimeout()
+    if 300 <= status < 400:
+        return UpstreamError(f"the upstream model service answered with a redirect (status {status}); "
+                             + "redirects are not followed", code="upstream_redirect")
     return UpstreamError(f"the upstream model service failed (status {status})")
 
 
@@ -178,52 +188,6 @@ def check_completion(body) -> dict:
     except (KeyError, IndexError, TypeError, AttributeError):
         raise UpstreamBadResponse() from None
     return body
-
-
-class ChatStream:
-    """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
-
-    def __init__(self, resp: requests.Response):
-        self._resp = resp
-
-    def __iter__(self) -> Iterator[dict]:
-        try:
-            for event in iter_sse(_iter_bytes(self._resp)):
-                if event.data == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(event.data)
-                except ValueError:
-                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event")) from None
-                if not isinstance(chunk, dict):
-                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event"))
-                if "error" in chunk:
-                    raise StreamFailed(UpstreamError("the upstream model service failed mid-stream"))
-                yield chunk
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-            if isinstance(translate(err), UpstreamTimeout):
-                raise StreamFailed(UpstreamTimeout("the upstream model service stalled mid-stream")) from None
-            raise StreamFailed(UpstreamError("the upstream connection broke mid-stream",
-                                             code="upstream_stream_broken")) from None
-        raise StreamFailed(UpstreamError("the upstream stream ended before it finished",
-                                         code="upstream_stream_truncated"))
-
-    def close(self) -> None:
-        """Release the connection; the upstream stops generating (and billing)."""
-        self._resp.close()
-
-
-def _iter_bytes(resp: requests.Response) -> Iterator[bytes]:
-    # iter_content(None) waits for EOF on a body that is not chunked, so read what has arrived.
-    raw = resp.raw
-    if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
-        yield from resp.iter_content(chunk_size=None)
-        return
-    while True:
-        data = raw.read1(_READ_SIZE)
-        if not data:
-            return
-        yield data
 
 
 class NoUpstream:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..access.keys import Caller
 from ..errors import APIError
 from .bounds import Bounds
-from .estimate import estimate_messages
+from .estimate import estimate_request
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,9 @@ class Meter:
         """Check the abuse bounds and hold the tokens this call may spend, or raise."""
         reply_cap = self.bounds.check_payload(payload)
         ticket = Ticket(self, caller, endpoint, stream, payload["model"])
+        # The whole request (tools and schemas too) plus the most every reply may use.
         ticket.reservation = self.limiter.reserve(
-            caller, estimate_messages(payload["messages"]) + reply_cap * payload.get("n", 1))
+            caller, estimate_request(payload) + reply_cap * payload.get("n", 1))
         if stream:
             try:
                 ticket.stream_key = self.limiter.open_stream(caller)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..storage.conversations import ConversationStore, StoredConversation
+from .bounds import reply_cap_field
 from .estimate import estimate_messages
 from .gateway import Completion, Gateway
 from .reply_stream import ReplyStream, StreamEnd
@@ -102,5 +103,9 @@ class ChatTurns:
         else:
             messages = [{"role": "system", "content": system}] if system else []
             messages.append({"role": "user", "content": prompt})
-        payload = {"model": model, "messages": messages, **chat.params}
+        params = dict(chat.params)
+        if "max_tokens" in params:
+            # /chat's own max_tokens, sent in the field the model takes (see bounds.reply_cap_field).
+            params[reply_cap_field(model)] = params.pop("max_tokens")
+        payload = {"model": model, "messages": messages, **params}
         return Turn(self.store, caller.id, prompt, system, payload, conversation)

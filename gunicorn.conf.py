@@ -77,7 +77,7 @@ def ssl_context(conf, default_ssl_context_factory):
 
 
 def on_starting(server):
-    """Check the configuration once, in the master (every problem at once), and print the banner."""
+    """Check the configuration once, in the master (every problem at once), make the limits table, print the banner."""
     import sys
 
     from config import ConfigError, load_config
@@ -90,7 +90,21 @@ def on_starting(server):
         for problem in err.problems:
             print(f"chatgate: configuration error: {problem}", file=sys.stderr, flush=True)
         sys.exit(2)
+    share_limits(settings)
     scheme = "https" if settings.tls else "http"
     banner = settings.banner(f"{scheme}://{bind}")
     banner.append(f"  server: gunicorn, {workers} {worker_class} workers")
     print("\n".join(banner), file=sys.stderr, flush=True)
+
+
+def share_limits(settings):
+    """Without Redis, one shared-memory table made before the workers fork, so limits are exact on this host."""
+    from app.access.shared_table import create_table, make_table
+
+    if settings.REDIS_URL:
+        return
+    if settings.LIMITS_TABLE and not settings.LIMITS_TABLE.startswith("fd:"):
+        create_table(settings.LIMITS_TABLE, settings.LIMITS_SLOTS)  # a path: instances on this host may share it
+        return
+    # Workers inherit the descriptor and the variable; the file has no name, so it goes when they all do.
+    settings.LIMITS_TABLE = os.environ["LIMITS_TABLE"] = make_table(settings.LIMITS_SLOTS)

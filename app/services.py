@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .access.counters import MemoryCounters, RedisCounters
+from .access.counters import MemoryCounters
 from .access.keys import KeyRing, hash_secret
 from .access.limits import Limiter
+from .access.redis_counters import RedisCounters
+from .access.shared_table import SharedCounters
 from .config import Config
 from .core.bounds import Bounds
 from .core.gateway import Gateway
@@ -58,10 +60,9 @@ def build(config: Config, instance_path: str) -> Services:
 
     # Access: who is calling, and what they may spend.
     keyring = KeyRing(database, hash_secret(config, instance_path))
-    counters = RedisCounters(config.REDIS_URL) if config.REDIS_URL else MemoryCounters()
-    limiter = Limiter(counters, rate_limit=config.RATE_LIMIT, token_rate_limit=config.TOKEN_RATE_LIMIT,
+    limiter = Limiter(build_counters(config), rate_limit=config.RATE_LIMIT, token_rate_limit=config.TOKEN_RATE_LIMIT,
                       daily_token_quota=config.DAILY_TOKEN_QUOTA, max_streams=config.MAX_STREAMS_PER_CLIENT,
-                      fail=config.LIMITS_FAIL)
+                      fail=config.LIMITS_FAIL, auth_failure_limit=config.AUTH_FAILURE_LIMIT)
 
     upstream = build_upstream(config)
 
@@ -83,6 +84,18 @@ def build(config: Config, instance_path: str) -> Services:
     return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
                     keyring=keyring, limiter=limiter, upstream=upstream, content_filter=content_filter,
                     gateway=gateway, turns=turns)
+
+
+def build_counters(config: Config) -> RedisCounters | SharedCounters | MemoryCounters:
+    """Where limits count: Redis (every instance), the instance's shared table (every worker), or this process."""
+    if config.REDIS_URL:
+        return RedisCounters(config.REDIS_URL)
+    if config.LIMITS_TABLE:
+        try:
+            return SharedCounters.attach(config.LIMITS_TABLE)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"LIMITS_TABLE: cannot open the shared limits table ({type(err).__name__})") from None
+    return MemoryCounters()
 
 
 def build_upstream(config: Config) -> UpstreamClient | NoUpstream:

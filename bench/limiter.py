@@ -8,6 +8,7 @@ request, for each counter store available::
 
     .venv/bin/python bench/limiter.py            # 100,000 requests, best of 5
     .venv/bin/python bench/limiter.py -n 20000 --rounds 3
+    .venv/bin/python bench/limiter.py --gevent   # monkey-patched first, as gunicorn's gevent workers are
 """
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ import os
 import sys
 import tempfile
 import time
+
+if "--gevent" in sys.argv:
+    from gevent import monkey
+
+    monkey.patch_all()
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,11 +33,13 @@ CALLER = Caller(id="key:1", limit_key="key:1", name="bench")
 
 
 def stores(tmp: str) -> dict:
-    """Each counter store this version of chatgate has, freshly made."""
+    """Each counter store this version of chatgate has, freshly made (older versions had only the first)."""
     found = {"in-process": counters_module.MemoryCounters}
-    shared = getattr(counters_module, "SharedCounters", None)
-    if shared is not None:
-        found["shared table"] = lambda: shared.create(os.path.join(tmp, "limits.shm"))
+    try:
+        from app.access.shared_table import SharedCounters
+    except ImportError:
+        return found
+    found["shared table"] = lambda: SharedCounters.create(os.path.join(tmp, f"limits-{time.monotonic_ns()}"))
     return found
 
 
@@ -52,12 +60,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100_000, help="requests per run")
     parser.add_argument("--rounds", type=int, default=5, help="runs; the best counts")
+    parser.add_argument("--gevent", action="store_true", help="monkey-patch with gevent first")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="chatgate-bench-") as tmp:
+    # /dev/shm, where gunicorn.conf.py puts the real table.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(prefix="chatgate-bench-", dir=shm) as tmp:
         for name, make in stores(tmp).items():
             best = min(run(make(), args.n) for _ in range(args.rounds))
             print(f"{name:>14}: {best / args.n * 1e6:6.2f} µs per request "
-                  + f"(check_request + reserve + settle, best of {args.rounds} × {args.n:,})")
+                  + f"(check_request + reserve + settle, best of {args.rounds} × {args.n:,}"
+                  + (", gevent)" if args.gevent else ")"))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ blueprints' routes), so a new protected route is guarded by being put there.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Response, current_app, g, request
 
 from ..access.keys import Caller
+from ..errors import AuthenticationFailed
 
 
 def services():
@@ -39,7 +42,14 @@ def admit() -> None:
     if current_app.config["AUTH_MODE"] == "open":
         g.caller = anonymous()
     else:
-        g.caller = found.keyring.authenticate(request.headers.get("Authorization"))
+        address = request.remote_addr or "unknown"
+        try:
+            # An address that keeps failing is refused before its keys cost a database lookup.
+            g.caller = found.keyring.authenticate(request.headers.get("Authorization"),
+                                                  partial(found.limiter.check_auth_failures, address))
+        except AuthenticationFailed:
+            found.limiter.count_auth_failure(address)
+            raise
     g.ratelimit_headers = found.limiter.check_request(g.caller)
 
 

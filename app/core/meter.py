@@ -32,7 +32,7 @@ class Ticket:
     stream: bool
     model: str
     reservation: object = None
-    stream_key: str | None = None
+    stream_lease: object = None
     started: float = field(default_factory=time.perf_counter)
     closed: bool = False
 
@@ -61,7 +61,7 @@ class Meter:
             caller, estimate_request(payload) + reply_cap * payload.get("n", 1))
         if stream:
             try:
-                ticket.stream_key = self.limiter.open_stream(caller)
+                ticket.stream_lease = self.limiter.open_stream(caller)
             except APIError:
                 self.limiter.settle(ticket.reservation, 0)
                 raise
@@ -71,7 +71,7 @@ class Meter:
         """Settle, free and record one finished call."""
         used = int(usage.get("total_tokens") or 0)
         self.limiter.settle(ticket.reservation, used)
-        self.limiter.close_stream(ticket.stream_key)
+        self.limiter.close_stream(ticket.stream_lease)
         try:
             self.ledger.record(client_id=ticket.caller.id, model=ticket.model,
                                prompt_tokens=int(usage.get("prompt_tokens") or 0),

@@ -132,7 +132,7 @@ class UpstreamClient:
             raise status_error(resp.status_code, resp.headers)
 
 
-def _transport_error(err: requests.RequestException) -> APIError:
+def _transport_error(err: Exception) -> APIError:
     ours = translate(err)
     if not isinstance(ours, APIError):  # pragma: no cover - every RequestException has an entry
         ours = UpstreamError("the upstream model service could not be reached", code="upstream_unreachable")

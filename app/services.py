@@ -52,7 +52,8 @@ def build(config: Config, instance_path: str) -> Services:
     """Build storage, access, the upstream client, the filter and the core, in that order."""
     # Storage: a relative SQLite path is relative to the project, not the working directory.
     engine = make_engine(database_url(config.DATABASE_URL, PROJECT_ROOT), pool_size=config.DB_POOL_SIZE,
-                         max_overflow=config.DB_MAX_OVERFLOW)
+                         max_overflow=config.DB_MAX_OVERFLOW, pool_timeout=config.DB_POOL_TIMEOUT,
+                         statement_timeout=config.DB_STATEMENT_TIMEOUT)
     database = Database(engine, check_schema=not config.DB_AUTO_MIGRATE)
     cipher = load_cipher(config, instance_path)
     conversations = ConversationStore(database, cipher, ttl_seconds=config.CONVERSATION_TTL)

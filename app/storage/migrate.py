@@ -75,8 +75,27 @@ def revision(engine: Engine, message: str, autogenerate: bool) -> None:
 
 @contextmanager
 def _locked(engine: Engine) -> Iterator[Connection]:
-    """A transaction that holds the migration lock until it commits."""
-    with engine.begin() as conn:
+    """A transaction that holds the migration lock until it commits (waiting for it as long as it takes)."""
+    with engine.begin() as conn, without_deadline(conn):
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
         yield conn
+
+
+@contextmanager
+def without_deadline(conn) -> Iterator[None]:
+    """Lift the statement timeouts (database.deadline_connection) on one connection for a block.
+
+    Migrations may wait for one another's lock, and re-encrypting a large
+    database takes as long as it takes.
+    """
+    driver = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or not hasattr(driver, "deadline"):
+        yield
+        return
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    driver.deadline = None
+    try:
+        yield
+    finally:
+        driver.deadline = type(driver).deadline

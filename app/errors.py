@@ -8,7 +8,8 @@ The whole tree (status, OpenAI-style ``type``, stable ``code``)::
     ├── StreamFailed                  an upstream stream broke after it began; carries the APIError
     └── APIError                      500 api_error / internal_error: everything a client may see
         ├── InvalidRequest            400 invalid_request_error (invalid_value, unknown_field, …)
-        │   └── PromptRejected        400 prompt_blocked, prompt_flagged
+        │   ├── PromptRejected        400 prompt_blocked, prompt_flagged
+        │   └── IdempotencyKeyReused  422 idempotency_key_reused (the same key with another body)
         ├── AuthenticationFailed      401 authentication_error (invalid_api_key, missing_api_key)
         ├── NotFound                  404 not_found, conversation_not_found, model_not_found
         ├── MethodNotAllowed          405
@@ -101,6 +102,13 @@ class PromptRejected(InvalidRequest):
     """The prompt was refused by the content policy."""
 
     code, message = "prompt_blocked", "the prompt was refused by the content policy"
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    """An Idempotency-Key sent again with a different body: the client's mistake, and no retry fixes it."""
+
+    status, code = 422, "idempotency_key_reused"
+    message = "this Idempotency-Key was used for a different request body; use a new key for a new request"
 
 
 class AuthenticationFailed(APIError):

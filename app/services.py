@@ -56,7 +56,8 @@ def build(config: Config, instance_path: str) -> Services:
                          statement_timeout=config.DB_STATEMENT_TIMEOUT)
     database = Database(engine, check_schema=not config.DB_AUTO_MIGRATE)
     cipher = load_cipher(config, instance_path)
-    conversations = ConversationStore(database, cipher, ttl_seconds=config.CONVERSATION_TTL)
+    conversations = ConversationStore(database, cipher, ttl_seconds=config.CONVERSATION_TTL,
+                                      idempotency_ttl=config.IDEMPOTENCY_TTL)
     ledger = UsageLedger(database)
 
     # Access: who is calling, and what they may spend.

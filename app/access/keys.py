@@ -150,4 +150,4 @@ def hash_secret(config: Config, instance_path: str) -> bytes:
         raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys")
     if config.APP_ENV != "development":
         return secrets.token_bytes(32)  # no key can be checked against it: tests, or production in open mode
-    return development_key(Path(instance_path) / "key-hash.secret").encode("ascii")
+    return development_key(Path(instance_path) / "key-hash.secret", "KEY_HASH_SECRET").encode("ascii")

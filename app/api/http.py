@@ -26,9 +26,9 @@ def init_app(app: Flask) -> None:
         # Only the API answers cross-origin, only to the listed origins, and never with cookies:
         # a browser app authenticates with its own bearer key (see README "Browsers").
         CORS(app, resources={r"/(chat|v1/.*|conversations.*|usage)": {"origins": origins}},
-             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
              expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
-                             "RateLimit-Reset"],
+                             "RateLimit-Reset", "Idempotent-Replayed"],
              methods=["GET", "POST", "DELETE", "OPTIONS"], max_age=600, supports_credentials=False,
              vary_header=True)
 

@@ -103,24 +103,24 @@ class Database:
             return "unavailable"
         return "ok"
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Run migrations up to ``revision`` (one runner at a time)."""
+    def upgrade(self, revision: str = "head", cipher=None) -> None:
+        """Run migrations up to ``revision`` (one runner at a time); ``cipher`` for those that re-encrypt text."""
         with self._serial:
-            migrate.upgrade(self._writer, revision)
+            migrate.upgrade(self._writer, revision, cipher)
 
-    def upgrade_at_start(self) -> None:
+    def upgrade_at_start(self, cipher=None) -> None:
         """Upgrade to the newest schema at start-up; an unreachable database is one ConfigError line."""
         try:
-            self.upgrade()
+            self.upgrade(cipher=cipher)
         except Exception as err:
             if not isinstance(translate(err), StorageUnavailable):
                 raise
             raise ConfigError(f"DATABASE_URL: cannot reach the database to migrate it ({type(err).__name__})") from None
 
-    def downgrade(self, revision: str) -> None:
+    def downgrade(self, revision: str, cipher=None) -> None:
         """Run migrations down to ``revision``."""
         with self._serial:
-            migrate.downgrade(self._writer, revision)
+            migrate.downgrade(self._writer, revision, cipher)
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None before the first migration)."""

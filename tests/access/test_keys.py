@@ -164,3 +164,17 @@ def test_open_mode_warns_at_start_up():
 
     banner = "\n".join(load_config({"APP_ENV": "development"}).banner("http://x"))
     assert "AUTH_MODE=open" in banner
+
+
+def test_the_generated_development_hash_secret_is_named_for_what_it_is(tmp_path, caplog):
+    import logging
+
+    from app.access.keys import hash_secret
+    from config import load_config
+
+    with caplog.at_level(logging.WARNING):
+        secret = hash_secret(load_config({"APP_ENV": "development"}), str(tmp_path))
+    assert secret and (tmp_path / "key-hash.secret").exists()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("generated a development KEY_HASH_SECRET" in m for m in messages)
+    assert not any("DATA_ENCRYPTION_KEY" in m for m in messages)

@@ -161,9 +161,9 @@ class RedisCounters:
             return False
 
     @staticmethod
-    def _call(fn, *args, **kwargs):
+    def _call(fn, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            return fn(**kwargs)
         except Exception as err:
             down = _store_down(err)
             if down is None:

@@ -169,3 +169,94 @@ def test_a_command_that_timed_out_is_not_applied_when_redis_wakes_up(private_red
     raw = private_redis.client()
     assert c.add("tok", 0, 60)[0] == 100  # the timed-out -60 never happened: retrying it counts it once
     assert raw.zcard("cg:s") == 1 and raw.zscore("cg:s", held.id) is not None
+
+
+# --- pinned: exact boundaries, stale expiry entries, the Redis client's settings -------------------
+
+
+def test_windows_and_leases_end_exactly_at_their_expiry():
+    clock = FakeClock()
+    c = MemoryCounters(clock)
+    c.add("k", 5, 10)
+    short, long = c.acquire("s", 2, 5), c.acquire("s", 2, 100)
+    clock.advance(5)
+    assert c.acquire("s", 2, 5) is not None  # `short` lapses at its expiry, not after
+    assert c.acquire("s", 2, 5) is None and short is not None and long is not None
+    clock.advance(5)
+    assert c.add("k", 1, 10) == (1, 10.0)  # and a window ends at its expiry
+
+
+def test_a_stale_expiry_entry_never_drops_a_live_counter():
+    clock = FakeClock()
+    c = MemoryCounters(clock)
+    c.add_many([(f"old:{n}", 1, 10) for n in range(20)])
+    c.add("x", 1, 10)  # its expiry entry queues behind the twenty
+    clock.advance(10)
+    c.add("x", 7, 100)  # x starts a new window before its old entry is reached
+    for n in range(10):
+        c.add(f"filler:{n}", 1, 100)  # enough calls to reach and drop x's stale entry
+    assert c.add("x", 0, 100)[0] == 7
+
+
+def test_a_released_group_still_counts_towards_the_expiry_batch():
+    clock = FakeClock()
+    c = MemoryCounters(clock)
+    lease = c.acquire("s", 1, 5)
+    c.add("tick", 1, 1000)  # the group is looked at (alive: its entry comes back for its expiry)
+    c.release(lease)  # then the group goes; that entry stays
+    c.add_many([(f"k{n}", 1, 10) for n in range(20)])
+    clock.advance(10)
+    before = len(c)
+    c.add("new", 1, 10)
+    assert before - len(c) == EXPIRE_BATCH - 1 - 1  # one entry was the stale group's, one key was added
+
+
+def test_lease_groups_are_dropped_once_their_last_lease_lapses_exactly():
+    clock = FakeClock()
+    c = MemoryCounters(clock)
+    c.acquire("a", 1, 5)
+    c.acquire("b", 1, 5)
+    clock.advance(5)
+    for n in range(3):
+        c.add(f"k{n}", 1, 100)
+    assert len(c) == 3
+
+
+def test_the_redis_client_times_out_quickly_and_checks_its_connections(redis_url):
+    kwargs = RedisCounters(redis_url)._client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"], kwargs["health_check_interval"]) == (
+        0.5, 0.5, 30)
+
+
+def test_redis_reports_seconds_left_to_the_millisecond(redis_url):
+    assert RedisCounters(redis_url).add("k", 1, 42) == (1, 42.0)  # PTTL read in the script that set it
+
+
+def test_a_command_is_dropped_once_past_its_deadline(monkeypatch):
+    from app.access import redis_counters
+
+    c = RedisCounters("redis://127.0.0.1:1/0")
+    assert c._deadline() == 0  # nothing learnt yet: no deadline
+    c._offset_ms = 1500.0
+    monkeypatch.setattr(redis_counters.time, "time", lambda: 1000.0006)
+    assert c._deadline() == 1_000_000 + 1500 + 500 + 250  # milliseconds, rounded down
+
+
+def test_a_reply_saying_late_is_a_store_failure_and_the_clock_is_learnt_again(redis_url):
+    c = RedisCounters(redis_url)
+    c.add("k", 1, 60)
+    c._offset_ms = -10_000_000.0  # as if our idea of Redis's clock were hours behind: every deadline has passed
+    with pytest.raises(StoreDown) as err:
+        c.add("k", 1, 60)
+    assert str(err.value) == "late"
+    assert c.add("k", 1, 60)[0] == 2  # learnt again from the late reply: the late command did nothing
+    assert c.ping() is True
+
+
+def test_only_socket_and_redis_failures_are_store_failures():
+    from app.access.redis_counters import _ms, _store_down
+
+    assert _store_down(ValueError("a bug")) is None
+    down = _store_down(ConnectionResetError())
+    assert isinstance(down, StoreDown) and str(down) == "ConnectionResetError"
+    assert (_ms(0.0001), _ms(0.0042), _ms(2)) == (1, 4, 2000)

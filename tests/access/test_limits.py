@@ -415,3 +415,172 @@ def test_cors_only_for_listed_origins(make_app):
     assert "Access-Control-Allow-Origin" not in bad.headers
     assert "Access-Control-Allow-Origin" not in make_app().test_client().post(
         "/chat", json={"prompt": "hi"}, headers={"Origin": "https://app.example.com"}).headers
+
+
+# --- pinned: what each refusal says, the windows, the defaults ------------------------------------
+
+
+class Spy:
+    """A store that records every (key, amount, window) it is asked to add."""
+
+    def __init__(self, clock=None):
+        self.inner = MemoryCounters(clock)
+        self.added: list[tuple[str, int, float]] = []
+
+    def add(self, key, amount, window):
+        self.added.append((key, amount, window))
+        return self.inner.add(key, amount, window)
+
+    def add_many(self, ops):
+        self.added += list(ops)
+        return self.inner.add_many(ops)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class At:
+    """A stand-in for the time module: wall time fixed at ``when``, monotonic time from a fake clock."""
+
+    def __init__(self, when: float):
+        self.when = when
+        self.monotonic = FakeClock()
+
+    def time(self) -> float:
+        return self.when
+
+
+def test_refusals_say_what_was_exceeded():
+    lim = limiter(MemoryCounters(), rate_limit="1/minute", token_rate_limit="100/minute", daily_token_quota=150,
+                  max_streams=1, auth_failure_limit="1/minute")
+    lim.check_request(ALICE)
+    with pytest.raises(RateLimited) as err:
+        lim.check_request(ALICE)
+    assert (err.value.message, err.value.code) == ("too many requests; slow down", "rate_limit_exceeded")
+    with pytest.raises(RateLimited) as err:
+        lim.reserve(ALICE, 101)
+    assert (err.value.message, err.value.code) == (
+        "token rate exceeded: this request needs about 101 tokens", "token_limit_exceeded")
+    lim.reserve(Caller(id="key:3", limit_key="key:3", token_rate_limit="1000/minute"), 100)
+    with pytest.raises(RateLimited) as err:
+        lim.reserve(Caller(id="key:3", limit_key="key:3", token_rate_limit="1000/minute"), 60)
+    assert (err.value.message, err.value.code) == (
+        "daily token quota exceeded: this request needs about 60 tokens", "quota_exceeded")
+    lim.open_stream(ALICE)
+    with pytest.raises(RateLimited) as err:
+        lim.open_stream(ALICE)
+    assert err.value.message == "too many open streams (at most 1); close one first"
+    lim.count_auth_failure("192.0.2.1")
+    with pytest.raises(RateLimited) as err:
+        lim.check_auth_failures("192.0.2.1")
+    assert err.value.message == "too many failed authentication attempts from this address; try again later"
+
+
+def test_a_refusal_reports_what_was_left_before_the_request(counters):
+    lim = limiter(counters, token_rate_limit="1000/minute")
+    lim.reserve(ALICE, 600)
+    with pytest.raises(RateLimited) as err:
+        lim.reserve(ALICE, 500)
+    assert err.value.headers["RateLimit-Remaining"] == "400" and err.value.headers["RateLimit-Limit"] == "1000"
+
+
+def test_every_window_is_the_rest_of_the_current_one(monkeypatch):
+    at = At(1_700_000_000.25)  # 20.25 s into a minute, 80,000.25 s into a UTC day
+    monkeypatch.setattr(limits_module, "time", at)
+    spy = Spy(FakeClock())
+    lim = limiter(spy, rate_limit="9/minute", token_rate_limit="900/hour", daily_token_quota=9000,
+                  auth_failure_limit="9/minute")
+    lim.check_request(ALICE)
+    held = lim.reserve(ALICE, 10)
+    lim.check_auth_failures("192.0.2.1")
+    lim.count_auth_failure("192.0.2.1")
+    at.monotonic.advance(1)
+    lim.settle(held, 4)
+    minute, hour, day = 60 - 20.25, 3600 - (1_700_000_000.25 % 3600), 86400 - 80000.25
+    slot = int(1_700_000_000.25 // 60)
+    assert spy.added == [
+        (f"req:key:1:60:{slot}", 1, minute),
+        (f"tok:key:1:3600:{int(1_700_000_000.25 // 3600)}", 10, hour),
+        (f"day:key:1:{int(1_700_000_000.25 // 86400)}", 10, day),
+        (f"authfail:192.0.2.1:60:{slot}", 0, minute),
+        (f"authfail:192.0.2.1:60:{slot}", 1, minute),
+        (f"tok:key:1:3600:{int(1_700_000_000.25 // 3600)}", -6, hour - 1),
+        (f"day:key:1:{int(1_700_000_000.25 // 86400)}", -6, day - 1)]
+
+
+def test_a_new_utc_day_is_a_new_quota(monkeypatch):
+    midnight = 1_700_006_400  # a multiple of 86,400
+    at = At(midnight - 0.5)
+    monkeypatch.setattr(limits_module, "time", at)
+    lim = limiter(MemoryCounters(FakeClock()), daily_token_quota=100)
+    lim.reserve(ALICE, 100)
+    with pytest.raises(RateLimited) as err:
+        lim.reserve(ALICE, 1)
+    assert err.value.headers["Retry-After"] == "1"
+    at.when = midnight + 0.5
+    lim.reserve(ALICE, 100)  # the new day's key, though the store has not expired the old one
+
+
+def test_a_settlement_after_its_window_changes_nothing(monkeypatch):
+    at = At(1_700_000_000.25)
+    monkeypatch.setattr(limits_module, "time", at)
+    spy = Spy(FakeClock())
+    lim = limiter(spy, token_rate_limit="900/minute")
+    held = lim.reserve(ALICE, 10)
+    at.monotonic.advance(60 - 20.25)  # the minute is over
+    lim.settle(held, 1)
+    assert len(spy.added) == 1
+    lim.settle(lim.reserve(ALICE, 10), 10)  # used what it reserved: nothing to settle
+    assert len(spy.added) == 2
+
+
+def test_with_no_token_limit_a_reservation_holds_nothing():
+    spy = Spy()
+    held = limiter(spy).reserve(ALICE, 500)
+    assert (held.keys, held.amount) == ([], 500) and spy.added == []
+    limiter(spy).settle(held, 10)
+    assert spy.added == []
+
+
+def test_a_reservation_made_while_failing_open_can_be_settled():
+    lim = limiter(RedisCounters("redis://127.0.0.1:1/0"), token_rate_limit="1/minute", fail="open")
+    held = lim.reserve(ALICE, 10**6)
+    assert (held.keys, held.amount) == ([], 10**6)
+    lim.settle(held, 5)
+
+
+def test_the_defaults_fail_closed_and_renew_in_the_background():
+    lim = Limiter(RedisCounters("redis://127.0.0.1:1/0"), rate_limit="1/minute", token_rate_limit=None,
+                  daily_token_quota=None, max_streams=1)
+    with pytest.raises(ServiceUnavailable) as err:
+        lim.check_request(ALICE)
+    assert err.value.message == "rate limiting is unavailable; try again shortly"
+    assert (lim.lease_seconds, lim.keeper.interval, lim.keeper.background) == (6.0, 2.0, True)
+    assert limiter(MemoryCounters(), lease_seconds=9).keeper.interval == 3.0
+    assert limiter(MemoryCounters()).keeper.background is False
+
+
+def test_the_fail_mode_is_logged_with_the_reason(caplog):
+    import logging
+
+    down = RedisCounters("redis://127.0.0.1:1/0")
+    with caplog.at_level(logging.WARNING, logger="app.access.limits"):
+        opened = limiter(down, rate_limit="1/minute", token_rate_limit="1/minute", max_streams=1,
+                         auth_failure_limit="1/minute", fail="open")
+        opened.check_request(ALICE)
+        opened.reserve(ALICE, 1)
+        opened.open_stream(ALICE)
+        opened.check_auth_failures("192.0.2.1")
+        with pytest.raises(ServiceUnavailable):
+            limiter(down, rate_limit="1/minute").check_request(ALICE)
+    reason = "ConnectionError"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"limits store unavailable ({reason}); requests unlimited",
+        f"limits store unavailable ({reason}); tokens unlimited",
+        f"limits store unavailable ({reason}); streams unlimited",
+        f"limits store unavailable ({reason}); failed authentications not throttled",
+        f"limits store unavailable ({reason}); refusing"]
+
+
+def test_readiness_of_a_reachable_shared_store(redis_url):
+    assert limiter(RedisCounters(redis_url)).check() == "ok"

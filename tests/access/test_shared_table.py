@@ -4,6 +4,10 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import stat
+import struct
+import sys
+import threading
 
 import pytest
 from support import FakeClock
@@ -139,3 +143,144 @@ def test_sizes_and_a_file_that_is_not_a_table(tmp_path):
     create_table(str(tmp_path / "t"), 2048)
     create_table(str(tmp_path / "t"), 99999)  # an existing table is left as it is
     assert SharedCounters.attach(str(tmp_path / "t")).slots == 2048
+
+
+# --- pinned: where the table lives, what it refuses, threads, generations --------------------------
+
+
+def _target(where: str) -> str:
+    return os.readlink(f"/proc/self/fd/{where[3:]}")
+
+
+def test_the_table_lives_in_shared_memory_under_our_name(tmp_path):
+    default, chosen = make_table(1024), make_table(1024, str(tmp_path))
+    try:
+        assert _target(default).startswith("/dev/shm/chatgate-limits-") and _target(default).endswith("(deleted)")
+        assert _target(chosen).startswith(f"{tmp_path}/chatgate-limits-")
+    finally:
+        os.close(int(default[3:]))
+        os.close(int(chosen[3:]))
+    create_table(str(tmp_path / "named"), 1024)
+    assert stat.S_IMODE(os.stat(tmp_path / "named").st_mode) == 0o600
+
+
+@pytest.mark.parametrize("header", [
+    b"CGLIMIT1" + struct.pack("<QQ", 64, 8),     # another slot layout
+    b"CGLIMIT1" + struct.pack("<QQ", 0, 16),     # no buckets
+    b"NOTATABL" + struct.pack("<QQ", 64, 16),    # not ours at all
+])
+def test_a_table_made_otherwise_is_refused(tmp_path, header):
+    path = tmp_path / "t"
+    path.write_bytes(header.ljust(64, b"\0") + b"\0" * table_size(1024))
+    with pytest.raises(ValueError, match="^not a chatgate limits table$"):
+        SharedCounters.attach(str(path))
+
+
+def test_threads_of_one_worker_count_exactly(tmp_path):
+    table = SharedCounters.create(str(tmp_path / "t"), 1024)
+    threads = [threading.Thread(target=lambda: [table.add("k", 1, 600) for _ in range(3000)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert table.add("k", 0, 600)[0] == 12000
+
+
+def test_under_gevent_greenlets_need_no_thread_lock(tmp_path, monkeypatch):
+    from app.access import shared_table
+
+    assert shared_table._green() is False and isinstance(SharedCounters.create(str(tmp_path / "a"), 1024)._mutex,
+                                                         type(threading.Lock()))
+
+    class Monkey:
+        @staticmethod
+        def is_module_patched(name: str) -> bool:
+            return name == "threading"
+
+    monkeypatch.setitem(sys.modules, "gevent.monkey", Monkey)
+    table = SharedCounters.create(str(tmp_path / "b"), 1024)
+    assert shared_table._green() is True and isinstance(table._mutex, shared_table._NoLock)
+    assert table.add("k", 2, 60)[0] == 2
+
+
+def test_keys_spread_over_every_bucket(tmp_path):
+    table = SharedCounters.create(str(tmp_path / "t"), 64 * SLOTS_PER_BUCKET)
+    for n in range(400):  # six keys a bucket on average: none of 64 buckets should fill
+        table.add(f"req:ip:192.0.2.{n}:60:1", 1, 60)
+    assert all(table.add(f"req:ip:192.0.2.{n}:60:1", 0, 60)[0] == 1 for n in range(400))
+
+
+def test_windows_end_exactly_and_the_seconds_left_are_exact(tmp_path):
+    clock = FakeClock()
+    table = SharedCounters.create(str(tmp_path / "t"), 1024, clock)
+    assert table.add("k", 3, 10) == (3, 10.0)
+    assert table.add_many([("k", 1, 99), ("j", 1, 2.5)]) == [(4, 10.0), (1, 2.5)]
+    clock.advance(10)
+    assert table.add("k", 1, 10) == (1, 10.0)  # the old window ended exactly now
+    assert table.add_many([("j", 1, 7)]) == [(1, 7.0)]
+
+
+def test_a_slot_reused_by_another_key_is_never_mistaken_for_the_first(tmp_path):
+    clock = FakeClock()
+    table = SharedCounters.create(str(tmp_path / "t"), SLOTS_PER_BUCKET, clock)  # one bucket
+    table.add("first", 1, 5)
+    clock.advance(5)
+    for n in range(SLOTS_PER_BUCKET):  # the first key's slot is free and taken with every other one
+        table.add(f"other{n}", 100, 60)
+    with pytest.raises(StoreDown, match=r"^limits table bucket full \(raise LIMITS_SLOTS\)$"):
+        table.add("first", 1, 5)
+    assert sorted(table.add(f"other{n}", 0, 60)[0] for n in range(SLOTS_PER_BUCKET)) == [100] * SLOTS_PER_BUCKET
+
+
+def test_releasing_a_lease_whose_group_is_gone_needs_no_room(tmp_path):
+    clock = FakeClock(start=600.0)
+    table = SharedCounters.create(str(tmp_path / "t"), SLOTS_PER_BUCKET, clock)
+    lease = table.acquire("s", 1, 6)
+    clock.advance(12)  # its group's slot has expired
+    for n in range(SLOTS_PER_BUCKET):
+        table.add(f"k{n}", 1, 60)
+    table.release(lease)  # nothing to take it from, and no slot to spare: a no-op, not a failure
+
+
+def test_renewing_several_leases_moves_each_once(tmp_path):
+    clock = FakeClock(start=600.0)
+    table = SharedCounters.create(str(tmp_path / "t"), 1024, clock)
+    old, fresh = table.acquire("s", 3, 6), None
+    clock.advance(6)  # `old` is in the previous generation now
+    fresh = table.acquire("s", 3, 6)
+    table.renew([fresh, old])  # `fresh` is current already; `old` must still move
+    clock.advance(6)  # were `old` not moved, it would lapse here
+    assert table.acquire("s", 3, 6) is not None and table.acquire("s", 3, 6) is None
+
+
+def test_a_lapsed_lease_taken_again_takes_nothing_from_the_others(tmp_path):
+    clock = FakeClock(start=600.0)
+    table = SharedCounters.create(str(tmp_path / "t"), 1024, clock)
+    lapsed = table.acquire("s", 2, 6)
+    clock.advance(12)  # lapsed: two generations without a renewal
+    kept = table.acquire("s", 2, 6)
+    clock.advance(6)  # `kept` is in the previous generation
+    table.renew([lapsed])  # taken again: counted in the current one, `kept` still counted in the previous
+    assert table.acquire("s", 2, 6) is None
+    table.release(lapsed)
+    assert table.acquire("s", 2, 6) is not None and kept is not None
+
+
+def test_releasing_a_lapsed_lease_takes_nothing_from_the_others(tmp_path):
+    clock = FakeClock(start=600.0)
+    table = SharedCounters.create(str(tmp_path / "t"), 1024, clock)
+    lapsed = table.acquire("s", 2, 6)
+    clock.advance(12)
+    kept = table.acquire("s", 2, 6)
+    clock.advance(6)
+    table.release(lapsed)  # from no live generation: `kept` (previous generation) must stay counted
+    assert table.acquire("s", 2, 6) is not None and table.acquire("s", 2, 6) is None and kept is not None
+
+
+def test_releasing_from_the_previous_generation_takes_exactly_one(tmp_path):
+    clock = FakeClock(start=600.0)
+    table = SharedCounters.create(str(tmp_path / "t"), 1024, clock)
+    leases = [table.acquire("s", 3, 6) for _ in range(3)]
+    clock.advance(6)  # all three in the previous generation
+    table.release(leases[0])
+    assert table.acquire("s", 3, 6) is not None and table.acquire("s", 3, 6) is None

@@ -146,9 +146,10 @@ class GuardedInput:
             raise
         if self._left is not None:
             self._left -= len(data)
+        short = bool(self._left) and len(data) < size if self._left is not None else not data
+        if short and time.monotonic() >= self.deadline:
+            raise self._timeout()  # cut short by the watchdog: what came is not the whole body
         if (not data and size != 0) or self._left == 0:
-            if self._left and time.monotonic() >= self.deadline:
-                raise self._timeout()  # the watchdog cut it short
             self._done()
         return data
 

@@ -36,14 +36,13 @@ import hashlib
 import mmap
 import os
 import struct
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import StoreDown
 from .counters import Lease
+from .table_lock import TableLock, thread_lock
 
 MAGIC = b"CGLIMIT1"
 HEADER = 64
@@ -111,7 +110,7 @@ class SharedCounters:
         self._buckets = buckets
         self._map = mmap.mmap(fd, table_size(buckets * SLOTS_PER_BUCKET))
         self._clock = clock
-        self._mutex = _NoLock() if _green() else threading.Lock()
+        self._mutex = thread_lock()
         self._tags: dict[str, int] = {}
         self._where: dict[int, int] = {}  # tag -> the offset its slot was last seen at (a hint, checked on use)
 
@@ -177,8 +176,8 @@ class SharedCounters:
         self._where[tag] = free
         return free, 0, 0, 0
 
-    def _locked(self):
-        return _Locked(self._mutex, self._fd)
+    def _locked(self) -> TableLock:
+        return TableLock(self._mutex, self._fd)
 
     def add(self, key: str, amount: int, window: float) -> tuple[int, float]:
         """Add ``amount`` to ``key``; the new count and seconds until its window resets."""
@@ -283,46 +282,3 @@ class SharedCounters:
     def _store(self, tag: int, expiry: int, current: int, previous: int) -> None:
         # The slot _generation just found (the lock is still held, so it is still ours).
         _SLOT.pack_into(self._map, self._last, tag, expiry, current, previous)
-
-
-def _green() -> bool:
-    """True under gevent's monkey-patching: greenlets switch only where they would block in gevent, and
-    nothing between taking and dropping the file lock does, so one process's greenlets cannot interleave."""
-    monkey = sys.modules.get("gevent.monkey")
-    return bool(monkey and monkey.is_module_patched("threading"))
-
-
-class _NoLock:
-    """A lock for a process whose only concurrency is greenlets (see ``_green``)."""
-
-    __slots__ = ()
-
-    def acquire(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        pass
-
-
-class _Locked:
-    """The thread lock, then the file lock; released in reverse."""
-
-    __slots__ = ("_fd", "_mutex")
-
-    def __init__(self, mutex, fd: int):
-        self._mutex = mutex
-        self._fd = fd
-
-    def __enter__(self) -> None:
-        self._mutex.acquire()
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._mutex.release()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._mutex.release()

@@ -196,6 +196,7 @@ class _Finishing:
         return iter(self._result)
 
     def close(self) -> None:
+        """The server has written the response: close it, then finish the body."""
         try:
             close = getattr(self._result, "close", None)
             if close is not None:

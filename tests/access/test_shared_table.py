@@ -187,10 +187,10 @@ def test_threads_of_one_worker_count_exactly(tmp_path):
 
 
 def test_under_gevent_greenlets_need_no_thread_lock(tmp_path, monkeypatch):
-    from app.access import shared_table
+    from app.access import table_lock
 
-    assert shared_table._green() is False and isinstance(SharedCounters.create(str(tmp_path / "a"), 1024)._mutex,
-                                                         type(threading.Lock()))
+    assert table_lock.green() is False and isinstance(SharedCounters.create(str(tmp_path / "a"), 1024)._mutex,
+                                                      type(threading.Lock()))
 
     class Monkey:
         @staticmethod
@@ -199,7 +199,8 @@ def test_under_gevent_greenlets_need_no_thread_lock(tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "gevent.monkey", Monkey)
     table = SharedCounters.create(str(tmp_path / "b"), 1024)
-    assert shared_table._green() is True and isinstance(table._mutex, shared_table._NoLock)
+    assert table_lock.green() is True and isinstance(table._mutex, table_lock.NoLock)
+    assert table._mutex.acquire() is True and table._mutex.release() is None
     assert table.add("k", 2, 60)[0] == 2
 
 

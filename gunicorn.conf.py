@@ -33,7 +33,10 @@ errorlog = "-"
 # gunicorn's own lines in chatgate's LOG_FORMAT, scrubbed of secrets like every other line.
 logger_class = "app.ops.gunicorn_logs.GunicornLogger"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn believes no forwarded header itself (not even X-Forwarded-Proto from loopback): chatgate decides,
+# from TRUSTED_PROXIES and TRUSTED_PROXY_HOPS, so the dev server and gunicorn agree (app/access/proxy.py).
+forwarded_allow_ips = ""
+secure_scheme_headers: dict = {}
 # Several instances may share a host (and the test suite starts many): no shared control socket.
 control_socket_disable = True
 
@@ -81,7 +84,7 @@ def ssl_context(conf, default_ssl_context_factory):
 
 
 def on_starting(server):
-    """Prepare this instance's metrics directory, check the configuration once, in the master, and announce."""
+    """In the master: the metrics directory, one settings check (every problem at once), the limits table, the banner."""
     import sys
 
     from app.ops import multiproc
@@ -96,8 +99,11 @@ def on_starting(server):
         settings = load_config()
         settings.check_serving()
     except ConfigError as err:
-        print(f"chatgate: configuration error: {err}", file=sys.stderr, flush=True)
+        # One line per problem, all of them at once: an operator fixes everything in one restart.
+        for problem in err.problems:
+            print(f"chatgate: configuration error: {problem}", file=sys.stderr, flush=True)
         sys.exit(2)
+    share_limits(settings)
     scheme = "https" if settings.tls else "http"
     banner = settings.banner(f"{scheme}://{bind}")
     banner.append(f"  server: gunicorn, {workers} {worker_class} workers; metrics summed in {metrics_dir}")
@@ -116,3 +122,16 @@ def on_exit(server):
     from app.ops import multiproc
 
     multiproc.cleanup()
+
+
+def share_limits(settings):
+    """Without Redis, one shared-memory table made before the workers fork, so limits are exact on this host."""
+    from app.access.shared_table import create_table, make_table
+
+    if settings.REDIS_URL:
+        return
+    if settings.LIMITS_TABLE and not settings.LIMITS_TABLE.startswith("fd:"):
+        create_table(settings.LIMITS_TABLE, settings.LIMITS_SLOTS)  # a path: instances on this host may share it
+        return
+    # Workers inherit the descriptor and the variable; the file has no name, so it goes when they all do.
+    settings.LIMITS_TABLE = os.environ["LIMITS_TABLE"] = make_table(settings.LIMITS_SLOTS)

@@ -5,13 +5,20 @@ import os
 import sys
 
 from app import create_app, start
-from config import ConfigError
+from config import Config, ConfigError, load_config
 
-try:
-    app = start(create_app())
-except ConfigError as err:
-    # One line naming the variable; never a traceback for a settings mistake.
-    sys.exit(f"chatgate: configuration error: {err}")
+
+def refuse(err: ConfigError) -> None:
+    """Stop with one line per problem, each naming its variable; never a traceback for a settings mistake."""
+    sys.exit("\n".join(f"chatgate: configuration error: {problem}" for problem in err.problems))
+
+
+def build(settings: Config | None = None):
+    """The app, migrated where DB_AUTO_MIGRATE says so; a settings mistake stops the process."""
+    try:
+        return start(create_app(settings))
+    except ConfigError as err:
+        refuse(err)
 
 
 def main() -> None:
@@ -19,18 +26,22 @@ def main() -> None:
     from app.ops.logs import announce
     from app.ops.tls import server_context
 
-    settings = app.config["SETTINGS"]
     try:
+        # Checked before anything is built, so every problem is named in one go.
+        settings = load_config()
         settings.check_serving()
     except ConfigError as err:
-        sys.exit(f"chatgate: configuration error: {err}")
+        refuse(err)
+    served = build(settings)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "5000"))
     ssl_context = server_context(settings.TLS_CERT_FILE, settings.TLS_KEY_FILE) if settings.tls else None
     scheme = "https" if ssl_context else "http"
     announce(settings.banner(f"{scheme}://{host}:{port}"), settings.LOG_FORMAT)
-    app.run(host=host, port=port, ssl_context=ssl_context, threaded=True, debug=False)
+    served.run(host=host, port=port, ssl_context=ssl_context, threaded=True, debug=False)
 
 
 if __name__ == "__main__":
     main()
+else:
+    app = build()

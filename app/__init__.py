@@ -38,5 +38,6 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
 def start(app: Flask) -> Flask:
     """Start-up work that reaches outside the process: with DB_AUTO_MIGRATE, bring the schema up to date."""
     if app.config["DB_AUTO_MIGRATE"]:
-        app.extensions["chatgate"].database.upgrade_at_start()
+        found = app.extensions["chatgate"]
+        found.database.upgrade_at_start(found.cipher)
     return app

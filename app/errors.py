@@ -3,26 +3,28 @@
 The whole tree (status, OpenAI-style ``type``, stable ``code``)::
 
     Exception
-    ├── ConfigError (ValueError)      a setting is missing or malformed: start-up stops with one line
+    ├── ConfigError (ValueError)      settings missing or malformed: start-up stops, one line per problem
     ├── StoreDown                     the shared counter store (Redis) did not answer; limits decide
     ├── StreamFailed                  an upstream stream broke after it began; carries the APIError
     └── APIError                      500 api_error / internal_error: everything a client may see
         ├── InvalidRequest            400 invalid_request_error (invalid_value, unknown_field, …)
-        │   └── PromptRejected        400 prompt_blocked, prompt_flagged
+        │   ├── PromptRejected        400 prompt_blocked, prompt_flagged
+        │   └── IdempotencyKeyReused  422 idempotency_key_reused (the same key with another body)
         ├── AuthenticationFailed      401 authentication_error (invalid_api_key, missing_api_key)
         ├── NotFound                  404 not_found, conversation_not_found, model_not_found
         ├── MethodNotAllowed          405
+        ├── RequestTimeout            408 request_timeout (the body did not arrive within BODY_TIMEOUT)
         ├── PayloadTooLarge           413 request_too_large
         ├── UnsupportedMediaType      415
         ├── RateLimited               429 rate_limit_error (+ Retry-After): quota_exceeded, budget_exceeded, …
-        ├── UpstreamError             502 upstream_error, upstream_unreachable, upstream_stream_*
+        ├── UpstreamError             502 upstream_error, upstream_unreachable, upstream_redirect, upstream_stream_*
         │   ├── UpstreamAuthError     502 upstream_misconfigured (the upstream refused our key)
-        │   └── UpstreamBadResponse   502 bad_upstream_response
+        │   └── UpstreamBadResponse   502 bad_upstream_response, upstream_reply_too_large, upstream_event_too_large
         ├── ServiceUnavailable        503 service_unavailable, upstream_not_configured, limits_unavailable
         │   └── StorageUnavailable    503 database_unavailable, schema_outdated
         │       ├── Undecryptable     503 undecryptable (no configured key opens stored text)
         │       └── KeyMissing        503 encryption_key_missing
-        └── UpstreamTimeout           504 upstream_timeout
+        └── UpstreamTimeout           504 upstream_timeout, stream_too_long (past MAX_STREAM_DURATION)
 
 ``translate`` maps exceptions from requests, urllib3, SQLAlchemy and redis onto
 this tree through one table, most specific class first. ``retryable`` is the
@@ -46,7 +48,14 @@ log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message is one line naming the variable."""
+    """Settings are missing or malformed: one line per problem, each naming its variable."""
+
+    def __init__(self, *problems: str):
+        super().__init__(*problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
 
 
 class StoreDown(Exception):
@@ -95,6 +104,13 @@ class PromptRejected(InvalidRequest):
     code, message = "prompt_blocked", "the prompt was refused by the content policy"
 
 
+class IdempotencyKeyReused(InvalidRequest):
+    """An Idempotency-Key sent again with a different body: the client's mistake, and no retry fixes it."""
+
+    status, code = 422, "idempotency_key_reused"
+    message = "this Idempotency-Key was used for a different request body; use a new key for a new request"
+
+
 class AuthenticationFailed(APIError):
     """Missing, malformed, unknown or revoked client key."""
 
@@ -111,6 +127,13 @@ class MethodNotAllowed(APIError):
     """The route exists but not for this method."""
 
     status, type, code, message = 405, "invalid_request_error", "method_not_allowed", "method not allowed"
+
+
+class RequestTimeout(APIError):
+    """The request body did not arrive within BODY_TIMEOUT."""
+
+    status, type, code = 408, "invalid_request_error", "request_timeout"
+    message = "the request body did not arrive in time"
 
 
 class PayloadTooLarge(APIError):
@@ -196,7 +219,7 @@ class StreamFailed(Exception):
 RETRY_STATUSES = frozenset({408, 409, 429})
 # Codes that no retry can fix: an operator must act first (or, for internal_error, may have to).
 NEVER_RETRY_CODES = frozenset({"internal_error", "upstream_misconfigured", "upstream_not_configured",
-                               "schema_outdated", "undecryptable", "encryption_key_missing"})
+                               "upstream_redirect", "schema_outdated", "undecryptable", "encryption_key_missing"})
 
 
 def retryable(status: int, *, code: str | None = None, hint: str | None = None) -> bool:

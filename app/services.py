@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .access.budgets import Budgets
-from .access.counters import MemoryCounters, RedisCounters
+from .access.counters import MemoryCounters
 from .access.keys import KeyRing, hash_secret
 from .access.limits import Limiter
+from .access.redis_counters import RedisCounters
+from .access.shared_table import SharedCounters
 from .config import Config
 from .core.bounds import Bounds
 from .core.gateway import Gateway
@@ -67,18 +69,21 @@ def build(config: Config, instance_path: str) -> Services:
 
     # Storage: a relative SQLite path is relative to the project, not the working directory.
     engine = make_engine(database_url(config.DATABASE_URL, PROJECT_ROOT), pool_size=config.DB_POOL_SIZE,
-                         max_overflow=config.DB_MAX_OVERFLOW)
+                         max_overflow=config.DB_MAX_OVERFLOW, pool_timeout=config.DB_POOL_TIMEOUT,
+                         statement_timeout=config.DB_STATEMENT_TIMEOUT)
     database = Database(engine, check_schema=not config.DB_AUTO_MIGRATE)
     cipher = load_cipher(config, instance_path)
-    conversations = ConversationStore(database, cipher, ttl_seconds=config.CONVERSATION_TTL)
+    conversations = ConversationStore(database, cipher, ttl_seconds=config.CONVERSATION_TTL,
+                                      idempotency_ttl=config.IDEMPOTENCY_TTL)
     ledger = UsageLedger(database)
 
     # Access: who is calling, and what they may spend.
     keyring = KeyRing(database, hash_secret(config, instance_path))
-    counters = RedisCounters(config.REDIS_URL) if config.REDIS_URL else MemoryCounters()
+    # Limits and budgets count in one store, so budgets are exact wherever limits are.
+    counters = build_counters(config)
     limiter = Limiter(counters, rate_limit=config.RATE_LIMIT, token_rate_limit=config.TOKEN_RATE_LIMIT,
                       daily_token_quota=config.DAILY_TOKEN_QUOTA, max_streams=config.MAX_STREAMS_PER_CLIENT,
-                      fail=config.LIMITS_FAIL, metrics=metrics)
+                      fail=config.LIMITS_FAIL, auth_failure_limit=config.AUTH_FAILURE_LIMIT, metrics=metrics)
     budgets = Budgets(counters, fail=config.LIMITS_FAIL, metrics=metrics, spent_since=ledger.spent_since)
 
     upstream = build_upstream(config, upstream_name, metrics)
@@ -118,6 +123,19 @@ def upstream_identity(config: Config) -> tuple[str, str]:
     return "default", "openai_compatible"
 
 
+
+def build_counters(config: Config) -> RedisCounters | SharedCounters | MemoryCounters:
+    """Where limits count: Redis (every instance), the instance's shared table (every worker), or this process."""
+    if config.REDIS_URL:
+        return RedisCounters(config.REDIS_URL)
+    if config.LIMITS_TABLE:
+        try:
+            return SharedCounters.attach(config.LIMITS_TABLE)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"LIMITS_TABLE: cannot open the shared limits table ({type(err).__name__})") from None
+    return MemoryCounters()
+
+
 def build_upstream(config: Config, name: str = "default", metrics=None) -> UpstreamClient | NoUpstream:
     """The pooled upstream client: the real upstream, the offline model mounted on the same session, or none."""
     if config.upstream_mode == "none":
@@ -132,4 +150,5 @@ def build_upstream(config: Config, name: str = "default", metrics=None) -> Upstr
         key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else None
     extra = {"metrics": metrics} if metrics is not None else {}
     return UpstreamClient(session, base_url, key, config.UPSTREAM_CONNECT_TIMEOUT, config.UPSTREAM_TIMEOUT,
-                          config.UPSTREAM_MAX_RETRIES, name=name, **extra)
+                          config.UPSTREAM_MAX_RETRIES, name=name, max_stream_seconds=config.MAX_STREAM_DURATION,
+                          **extra)

@@ -6,6 +6,7 @@ import pytest
 from app import create_app, start
 from app.upstream import retry
 from dbfixtures import database_url, db_app  # noqa: F401  (SQLite and PostgreSQL, see tests/dbfixtures.py)
+from redisfixtures import _session_redis, private_redis, redis_url  # noqa: F401  (private Redis, tests/redisfixtures.py)
 
 UPSTREAM = "https://upstream.test/v1"
 UPSTREAM_KEY = "sk-test-upstream-key-0123456789abcdefghij"

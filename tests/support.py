@@ -12,6 +12,19 @@ def completion(content="Hello there.", finish="stop", usage=(5, 3), **extra):
     return body
 
 
+class FakeClock:
+    """A monotonic clock the test moves by hand (counters, keepers and streams take a ``clock``)."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 # --- live servers -------------------------------------------------------------------------
 
 import os  # noqa: E402

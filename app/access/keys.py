@@ -14,6 +14,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,8 +109,12 @@ class KeyRing:
             self._cache.clear()
         return bool(cast(CursorResult, done).rowcount)
 
-    def authenticate(self, header: str | None) -> Caller:
-        """The caller behind an Authorization header, or AuthenticationFailed (never echoing the key)."""
+    def authenticate(self, header: str | None, before_lookup: Callable[[], None] | None = None) -> Caller:
+        """The caller behind an Authorization header, or AuthenticationFailed (never echoing the key).
+
+        ``before_lookup`` runs only when the database must be asked (the key is
+        well formed and not cached): the failed-authentication throttle goes there.
+        """
         match = _BEARER.match(header or "")
         if not match:
             raise _refused("missing or malformed Authorization header; send 'Bearer <key>'",
@@ -123,6 +128,8 @@ class KeyRing:
             cached = self._cache.get(digest)
         if cached and cached[0] > now:
             return cached[1]
+        if before_lookup is not None:
+            before_lookup()
         with self._db.session() as session:
             row = session.scalar(select(ClientKeyRow).where(ClientKeyRow.digest == digest))
         if row is None or row.revoked_at is not None or not hmac.compare_digest(row.digest, digest):
@@ -160,4 +167,4 @@ def hash_secret(config: Config, instance_path: str) -> bytes:
         raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys")
     if config.APP_ENV != "development":
         return secrets.token_bytes(32)  # no key can be checked against it: tests, or production in open mode
-    return development_key(Path(instance_path) / "key-hash.secret").encode("ascii")
+    return development_key(Path(instance_path) / "key-hash.secret", "KEY_HASH_SECRET").encode("ascii")

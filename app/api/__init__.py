@@ -10,7 +10,20 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from ..access.proxy import trust_proxies
-from . import admission, chat, conversations, embeddings, errors, health, http, metrics, pages, responses, v1
+from . import (
+    admission,
+    body_guard,
+    chat,
+    conversations,
+    embeddings,
+    errors,
+    health,
+    http,
+    metrics,
+    pages,
+    responses,
+    v1,
+)
 
 bp = Blueprint("api", __name__)
 bp.before_request(admission.admit)
@@ -23,10 +36,11 @@ bp.register_blueprint(conversations.bp)
 
 
 def init_app(app: Flask) -> None:
-    """Errors, proxy trust, per-request headers, then the routes."""
+    """Errors, proxy trust, per-request headers, body bounds, then the routes."""
     errors.register_error_handlers(app)
-    trust_proxies(app, app.config["TRUSTED_PROXY_HOPS"])
+    trust_proxies(app, app.config["TRUSTED_PROXY_HOPS"], app.config["TRUSTED_PROXIES"])
     http.init_app(app)
+    body_guard.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(bp)

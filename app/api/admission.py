@@ -5,9 +5,12 @@ blueprints' routes), so a new protected route is guarded by being put there.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Response, current_app, g, request
 
 from ..access.keys import Caller
+from ..errors import AuthenticationFailed
 from ..ops.record import current
 
 
@@ -25,8 +28,11 @@ def current_caller() -> Caller:
 
 
 def anonymous() -> Caller:
-    """The caller in open mode: one anonymous client, limits counted per address."""
-    return Caller(id="anonymous", limit_key=f"ip:{request.remote_addr or 'unknown'}")
+    """The caller in open mode: its address owns its conversations and usage, and is what limits count."""
+    # Per address, so two people on one open server do not read each other's conversations; an address
+    # is no proof of identity (NAT, proxies), which is why production refuses open mode.
+    address = f"ip:{request.remote_addr or 'unknown'}"
+    return Caller(id=address, limit_key=address, name="anonymous")
 
 
 def admit() -> None:
@@ -37,10 +43,17 @@ def admit() -> None:
     if current_app.config["AUTH_MODE"] == "open":
         g.caller = anonymous()
     else:
-        g.caller = found.keyring.authenticate(request.headers.get("Authorization"))
-    record = current()
-    if record is not None:
-        record.key = g.caller.name  # the key's name, for the log line; never the key
+        address = request.remote_addr or "unknown"
+        try:
+            # An address that keeps failing is refused before its keys cost a database lookup.
+            g.caller = found.keyring.authenticate(request.headers.get("Authorization"),
+                                                  partial(found.limiter.check_auth_failures, address))
+        except AuthenticationFailed:
+            found.limiter.count_auth_failure(address)
+            raise
+        record = current()
+        if record is not None:
+            record.key = g.caller.name  # the key's name, for the log line; never the key
     g.ratelimit_headers = found.limiter.check_request(g.caller)
 
 

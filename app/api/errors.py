@@ -14,6 +14,7 @@ from ..errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 from ..ops.record import current
@@ -21,7 +22,8 @@ from ..ops.record import current
 log = logging.getLogger(__name__)
 
 _HTTP_STATUS: dict[int, type[APIError]] = {400: InvalidRequest, 401: AuthenticationFailed, 404: NotFound,
-                                           405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType,
+                                           405: MethodNotAllowed, 408: RequestTimeout, 413: PayloadTooLarge,
+                                           415: UnsupportedMediaType,
                                            429: RateLimited}
 
 

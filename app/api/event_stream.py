@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from flask import Response
 
-from ..core.reply_stream import ReplyStream
+from ..core.reply_stream import ReplayStream, ReplyStream
 from ..upstream.sse_codec import encode_sse
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -21,7 +21,7 @@ def event(obj) -> bytes:
     return encode_sse(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
 
 
-def sse_response(stream: ReplyStream, formatter: Formatter, opening: bytes = b"") -> Response:
+def sse_response(stream: ReplyStream | ReplayStream, formatter: Formatter, opening: bytes = b"") -> Response:
     """A text/event-stream response that proxies must not buffer and that always ends honestly."""
     def body() -> Iterator[bytes]:
         events = stream.events()

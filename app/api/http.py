@@ -24,7 +24,8 @@ CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Accept", "X-Request-ID",
                       "traceparent", "tracestate"]
 # What a page may read back: ids, retry advice and limits (the SDKs read x-should-retry and Retry-After).
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "x-should-retry", "RateLimit-Limit", "RateLimit-Remaining",
-                       "RateLimit-Reset", "X-Chatgate-Upstream", "X-Cache", "Age", "Server-Timing"]
+                       "RateLimit-Reset", "X-Chatgate-Upstream", "X-Cache", "Age", "Server-Timing",
+                       "Idempotent-Replayed"]
 
 
 def init_app(app: Flask) -> None:

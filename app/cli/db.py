@@ -6,7 +6,7 @@ from cryptography.fernet import Fernet
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..errors import APIError
+from ..errors import APIError, ConfigError
 from ..storage import migrate
 from ..storage.crypto import NoCipher
 
@@ -29,18 +29,26 @@ def _run(action):
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: the newest)."""
-    database = current_app.extensions["chatgate"].database
-    database.upgrade(revision)
-    click.echo(f"database schema at {database.revision() or 'base'}")
+    found = current_app.extensions["chatgate"]
+    _migrate(lambda: found.database.upgrade(revision, found.cipher))
+    click.echo(f"database schema at {found.database.revision() or 'base'}")
 
 
 @db_cli.command("downgrade")
 @click.argument("revision")
 def downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION ("base" drops every table)."""
-    database = current_app.extensions["chatgate"].database
-    database.downgrade(revision)
-    click.echo(f"database schema at {database.revision() or 'base'}")
+    found = current_app.extensions["chatgate"]
+    _migrate(lambda: found.database.downgrade(revision, found.cipher))
+    click.echo(f"database schema at {found.database.revision() or 'base'}")
+
+
+def _migrate(action) -> None:
+    # A missing key, or text it cannot open, is one line: never a traceback that could quote data.
+    try:
+        _run(action)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
 
 
 @db_cli.command("current")
@@ -64,9 +72,11 @@ def revision(message: str, autogenerate: bool) -> None:
 
 @db_cli.command("purge-expired")
 def purge_expired() -> None:
-    """Erase conversations idle for longer than CONVERSATION_TTL."""
+    """Erase conversations idle for longer than CONVERSATION_TTL, and Idempotency-Keys past IDEMPOTENCY_TTL."""
     count = _run(_store().purge_expired)
-    click.echo(f"purged {count} expired conversation{'s' if count != 1 else ''}")
+    keys = _run(_store().purge_idempotency_keys)
+    click.echo(f"purged {count} expired conversation{'s' if count != 1 else ''} "
+               + f"and {keys} expired idempotency key{'s' if keys != 1 else ''}")
 
 
 @db_cli.command("rotate-key")

@@ -4,9 +4,10 @@ Nothing here reads the environment at import time; ``load_config()`` does,
 when the app is built.
 """
 from ..errors import ConfigError
+from .api_key import load_api_key
 from .parsers import Secret, parse_rate
 from .secrets_file import read_secrets_file, write_secrets_file
-from .settings import Config, DevelopmentConfig, ProductionConfig, TestingConfig, load_api_key, load_config
+from .settings import Config, DevelopmentConfig, ProductionConfig, TestingConfig, load_config
 
 __all__ = ["Config", "ConfigError", "DevelopmentConfig", "ProductionConfig", "Secret", "TestingConfig",
            "load_api_key", "load_config", "parse_rate", "read_secrets_file", "write_secrets_file"]

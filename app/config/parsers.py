@@ -6,6 +6,7 @@ the variable's name in front of it.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -104,8 +105,7 @@ def regions(raw: str) -> tuple[str, ...]:
 
 
 def rate(raw: str) -> str:
-    if not _RATE.match(raw):
-        raise ValueError("expected a rate such as 60/minute")
+    parse_rate(raw)
     return raw.strip()
 
 
@@ -173,9 +173,29 @@ def redis_url(raw: str) -> str:
 
 
 def parse_rate(text: str) -> tuple[int, int]:
-    """Turn '60/minute' into (60, 60): a count and a window in seconds."""
+    """Turn '60/minute' into (60, 60): a count and a window in seconds; ValueError unless both are positive."""
     m = _RATE.match(text)
     if not m:
-        raise ValueError(text)
+        raise ValueError("expected a rate such as 60/minute")
     seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[m.group(3).lower()]
-    return int(m.group(1)), seconds * int(m.group(2) or 1)
+    count, window = int(m.group(1)), seconds * int(m.group(2) or 1)
+    # A zero window would divide by zero on every request; a zero count would refuse them all.
+    if count < 1 or window < 1:
+        raise ValueError("expected a rate such as 60/minute, with a count and a window of at least 1")
+    return count, window
+
+
+def networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma list of addresses or CIDRs (a bare address is a /32 or /128)."""
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in comma_list(raw))
+    except ValueError:
+        raise ValueError("expected a comma list of addresses or CIDRs such as 127.0.0.1,10.0.0.0/8") from None
+
+
+def limits_table(raw: str) -> str:
+    """Where the shared limits table lives: an absolute path, or ``fd:N`` for a descriptor inherited at fork."""
+    value = raw.strip()
+    if re.fullmatch(r"fd:\d{1,9}", value) or value.startswith("/"):
+        return value
+    raise ValueError("expected an absolute path, or fd:N (set by gunicorn.conf.py for its workers)")

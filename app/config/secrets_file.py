@@ -5,6 +5,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from secrets import token_hex
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -40,12 +41,26 @@ def read_secrets_file(path: str, key: str) -> dict:
 
 
 def write_secrets_file(path: str, key: str, secrets: Mapping[str, str]) -> None:
-    """Encrypt ``secrets`` as JSON into ``path``, readable by the owner only."""
+    """Encrypt ``secrets`` as JSON into ``path``, readable by the owner only, replaced in one atomic step."""
     token = _fernet(key).encrypt(json.dumps(dict(secrets)).encode("utf-8"))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(token + b"\n")
-    os.replace(tmp, target)
+    # A fresh, unguessable name created with O_EXCL (and no symlink followed): never a file or link someone
+    # planted beside the target; 0600 from its first byte; flushed to disk before it replaces the old file.
+    tmp = target.with_name(f".{target.name}.{token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(token + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the directory is on disk too.
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -10,16 +10,14 @@ accepts. The upstream key is loaded from ``OPENAI_API_KEY``, else
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from . import parsers
+from . import parsers, serving
+from .api_key import load_api_key
 from .parsers import Secret
-from .secrets_file import read_secrets_file
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENVIRONMENTS = ("development", "production", "testing")
@@ -55,6 +53,16 @@ class Config:
     TLS_CERT_FILE = None
     TLS_KEY_FILE = None
     TRUSTED_PROXY_HOPS = 0
+    TRUSTED_PROXIES: tuple = parsers.networks("127.0.0.1,::1")
+    BODY_TIMEOUT = 30.0
+    MAX_STREAM_DURATION = 600
+    ALLOW_PLAINTEXT_UPSTREAM = False
+    DB_STATEMENT_TIMEOUT = 5.0
+    DB_POOL_TIMEOUT = 5.0
+    IDEMPOTENCY_TTL = 86400
+    LIMITS_TABLE: str | None = None
+    LIMITS_SLOTS = 262144
+    AUTH_FAILURE_LIMIT: str | None = "20/minute"
     AUTH_MODE = "open"
     KEY_HASH_SECRET: Secret | None = None
     RATE_LIMIT: str | None = None
@@ -93,19 +101,28 @@ class Config:
         "UPSTREAM_MAX_RETRIES": parsers.integer(0, 10),
         "UPSTREAM_CA_BUNDLE": parsers.path,
         "UPSTREAM_POOL_SIZE": parsers.integer(1, 10000),
+        "MAX_STREAM_DURATION": parsers.duration,
+        "ALLOW_PLAINTEXT_UPSTREAM": parsers.boolean,
         "MAX_PROMPT_CHARS": parsers.integer(1, 10_000_000),
         "MAX_CONTENT_LENGTH": parsers.integer(1024, 1 << 30),
+        "BODY_TIMEOUT": parsers.number(0.1, 3600),
         "DATABASE_URL": parsers.database_url,
         "DB_POOL_SIZE": parsers.integer(1, 1000),
         "DB_MAX_OVERFLOW": parsers.integer(0, 1000),
         "DB_AUTO_MIGRATE": parsers.boolean,
+        "DB_STATEMENT_TIMEOUT": parsers.number(0.1, 3600),
+        "DB_POOL_TIMEOUT": parsers.number(0.1, 3600),
         "HISTORY_TOKEN_BUDGET": parsers.integer(0, 10_000_000),
         "CONVERSATION_TTL": parsers.duration,
+        "IDEMPOTENCY_TTL": parsers.duration,
         "DATA_ENCRYPTION_KEY": parsers.fernet_keys,
         "REDIS_URL": parsers.redis_url,
+        "LIMITS_TABLE": parsers.limits_table,
+        "LIMITS_SLOTS": parsers.integer(1024, 1 << 26),
         "TLS_CERT_FILE": parsers.path,
         "TLS_KEY_FILE": parsers.path,
         "TRUSTED_PROXY_HOPS": parsers.integer(0, 10),
+        "TRUSTED_PROXIES": parsers.networks,
         "AUTH_MODE": parsers.choice("keys", "open"),
         "KEY_HASH_SECRET": parsers.secret,
         "RATE_LIMIT": parsers.rate,
@@ -113,6 +130,7 @@ class Config:
         "DAILY_TOKEN_QUOTA": parsers.integer(1, 10**12),
         "MAX_STREAMS_PER_CLIENT": parsers.integer(0, 100000),
         "LIMITS_FAIL": parsers.choice("open", "closed"),
+        "AUTH_FAILURE_LIMIT": parsers.rate,
         "MAX_TOKENS_CAP": parsers.integer(1, 10_000_000),
         "MAX_MESSAGES": parsers.integer(1, 100000),
         "MAX_TOTAL_CHARS": parsers.integer(1, 100_000_000),
@@ -131,6 +149,8 @@ class Config:
     }
 
     def __init__(self, environ: Mapping[str, str]):
+        # Every problem is collected, so an operator fixes them all in one restart.
+        problems: list[str] = []
         for name, parse in self.PARSERS.items():
             raw = environ.get(name)
             if raw is None or raw.strip() == "":
@@ -138,32 +158,41 @@ class Config:
             try:
                 setattr(self, name, parse(raw))
             except ValueError as err:
-                raise ConfigError(f"{name}: {err}") from None
+                problems.append(f"{name}: {err}")
         self.LOG_LEVEL = str(self.LOG_LEVEL).upper()
         if not self.ALLOWED_MODELS:
             self.ALLOWED_MODELS = (self.OPENAI_MODEL,)
-        self._check_types()
-        self._check_tls()
-        self.OPENAI_API_KEY, self.KEY_SOURCE = load_api_key(environ)
+        problems += self._check_types() + self._check_tls()
+        try:
+            self.OPENAI_API_KEY, self.KEY_SOURCE = load_api_key(environ)
+        except ConfigError as err:
+            problems += err.problems
         if self.MODERATION == "openai" and self.upstream_mode != "remote":
-            raise ConfigError("MODERATION: openai moderation needs a real upstream (set OPENAI_API_KEY)")
+            problems.append("MODERATION: openai moderation needs a real upstream (set OPENAI_API_KEY)")
+        if problems:
+            if self.APP_ENV == "production":
+                named = {problem.split(":", 1)[0] for problem in problems}
+                problems += [p for p in self.serving_problems() if p.split(":", 1)[0] not in named]
+            raise ConfigError(*problems)
 
-    def _check_types(self) -> None:
+    def _check_types(self) -> list[str]:
         known = set(Config.REPLY_REDACT)
+        problems = []
         for name in ("PROMPT_REDACT", "REPLY_REDACT"):
             unknown = set(getattr(self, name)) - known - {"none"}
             if unknown:
-                raise ConfigError(f"{name}: unknown type {sorted(unknown)[0]!r}; expected a comma list of "
-                                  + ", ".join(sorted(known)) + " or none")
+                problems.append(f"{name}: unknown type {sorted(unknown)[0]!r}; expected a comma list of "
+                                + ", ".join(sorted(known)) + " or none")
             setattr(self, name, tuple(t for t in getattr(self, name) if t != "none"))
+        return problems
 
-    def _check_tls(self) -> None:
+    def _check_tls(self) -> list[str]:
         if bool(self.TLS_CERT_FILE) != bool(self.TLS_KEY_FILE):
-            raise ConfigError("TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together")
-        for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "UPSTREAM_CA_BUNDLE", "BLOCKLIST_FILE", "PRICES_FILE"):
-            path = getattr(self, name)
-            if path and not os.path.isfile(path):
-                raise ConfigError(f"{name}: no readable file at the given path")
+            return ["TLS_CERT_FILE: TLS_CERT_FILE and TLS_KEY_FILE must be set together"]
+        return [f"{name}: no readable file at the given path"
+                for name in ("TLS_CERT_FILE", "TLS_KEY_FILE", "UPSTREAM_CA_BUNDLE", "BLOCKLIST_FILE",
+                             "PRICES_FILE")
+                if getattr(self, name) and not os.path.isfile(getattr(self, name))]
 
     @property
     def upstream_mode(self) -> str:
@@ -185,17 +214,20 @@ class Config:
         """True when the server itself speaks HTTPS."""
         return bool(self.TLS_CERT_FILE)
 
+    @property
+    def plaintext_upstream(self) -> bool:
+        """True when the upstream key would travel in clear: plain http:// to a host that is not this one."""
+        return serving.plaintext_upstream(self)
+
+    def serving_problems(self) -> list[str]:
+        """What makes this configuration unfit to serve, one line each."""
+        return serving.problems(self)
+
     def check_serving(self) -> None:
-        """Refuse to serve a configuration that is only fit for tools and tests."""
-        if self.upstream_mode == "none":
-            raise ConfigError("OPENAI_API_KEY: production needs an upstream key (or OPENAI_API_KEY_FILE, "
-                              + "or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true to serve the offline model")
-        if self.APP_ENV == "production" and self.AUTH_MODE == "keys" and self.KEY_HASH_SECRET is None:
-            raise ConfigError("KEY_HASH_SECRET: production needs a secret for hashing client keys "
-                              + "(32+ random characters, e.g. from `openssl rand -base64 32`)")
-        if self.APP_ENV == "production" and self.DATA_ENCRYPTION_KEY is None:
-            raise ConfigError("DATA_ENCRYPTION_KEY: production needs a key for conversation text at rest; "
-                              + "make one with `flask --app wsgi db generate-key`")
+        """Refuse to serve a configuration that is only fit for tools and tests, naming every problem at once."""
+        problems = self.serving_problems()
+        if problems:
+            raise ConfigError(*problems)
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this configuration holds, for the log redactor."""
@@ -213,25 +245,8 @@ class Config:
         return {name: getattr(self, name) for name in dir(self) if name.isupper()}
 
     def banner(self, url: str) -> list[str]:
-        """The start-up block: where, which mode, which upstream, which stores."""
-        upstream = {"offline": "embedded offline model", "none": "none configured",
-                    "remote": f"{self.OPENAI_BASE_URL} (key from {self.KEY_SOURCE})"}[self.upstream_mode]
-        limits = ", ".join(f"{name}={value}" for name, value in (
-            ("requests", self.RATE_LIMIT), ("tokens", self.TOKEN_RATE_LIMIT),
-            ("daily", self.DAILY_TOKEN_QUOTA), ("streams", self.MAX_STREAMS_PER_CLIENT)) if value) or "none"
-        store = parsers.without_password(self.REDIS_URL) if self.REDIS_URL else "in-process, per worker"
-        lines = [f"chatgate listening on {url}",
-                 f"  mode: {self.APP_ENV}   auth: {self.AUTH_MODE}   model: {self.OPENAI_MODEL}",
-                 f"  upstream: {upstream}",
-                 f"  storage: {parsers.without_password(self.DATABASE_URL)}",
-                 f"  limits: {limits} (store: {store}, fail {self.LIMITS_FAIL})"]
-        if self.offline:
-            lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
-                         + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
-        if self.AUTH_MODE == "open":
-            lines.append("  !! AUTH_MODE=open: anyone who can reach this port spends your upstream budget; "
-                         + "set AUTH_MODE=keys and create keys with `flask --app wsgi keys create NAME`.")
-        return lines
+        """The start-up block: where, which mode, which upstream, which stores, and every warning."""
+        return serving.banner(self, url)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} env={self.APP_ENV} upstream={self.upstream_mode}>"
@@ -280,37 +295,3 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     if env not in CONFIGS:
         raise ConfigError("APP_ENV: expected one of " + ", ".join(ENVIRONMENTS))
     return CONFIGS[env](environ)
-
-
-# --- the upstream key
-
-
-def load_api_key(environ: Mapping[str, str]) -> tuple[Secret | None, str]:
-    """The upstream key and where it came from: env, file, secrets file or none."""
-    raw = (environ.get("OPENAI_API_KEY") or "").strip()
-    if raw:
-        return _checked_key(raw, "OPENAI_API_KEY"), "env"
-    path = (environ.get("OPENAI_API_KEY_FILE") or "").strip()
-    if path:
-        try:
-            raw = Path(path).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            raise ConfigError("OPENAI_API_KEY_FILE: no readable UTF-8 file at the given path") from None
-        if not raw:
-            raise ConfigError("OPENAI_API_KEY_FILE: the file is empty")
-        return _checked_key(raw, "OPENAI_API_KEY_FILE"), "file"
-    secrets_file = (environ.get("SECRETS_FILE") or "").strip()
-    if secrets_file:
-        secrets = read_secrets_file(secrets_file, environ.get("SECRETS_KEY") or "")
-        raw = str(secrets.get("OPENAI_API_KEY") or "").strip()
-        if not raw:
-            raise ConfigError("SECRETS_FILE: the file holds no OPENAI_API_KEY")
-        return _checked_key(raw, "SECRETS_FILE"), "secrets-file"
-    return None, "none"
-
-
-def _checked_key(raw: str, name: str) -> Secret:
-    # A key with whitespace or control characters would corrupt the Authorization header.
-    if not re.fullmatch(r"[\x21-\x7e]{8,512}", raw):
-        raise ConfigError(f"{name}: the key must be 8 to 512 printable ASCII characters without spaces")
-    return Secret(raw)

@@ -8,14 +8,24 @@ meter calls ``check_payload`` on the request as it will go upstream. Settings:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..errors import InvalidRequest
-from .estimate import message_text
+from .estimate import request_texts
 
 REPLY_CAP_FIELDS = ("max_tokens", "max_completion_tokens")
 # OpenAI's own limit on the inputs of one embeddings call.
 MAX_EMBEDDING_INPUTS = 2048
+# OpenAI's reasoning models (o1, o3, o4-mini …, the gpt-5 family) refuse max_tokens and take
+# max_completion_tokens; every other model, and every other server (Ollama, vLLM …), takes max_tokens.
+_COMPLETION_TOKENS_MODELS = re.compile(r"^(o\d|gpt-5)")
+
+
+def reply_cap_field(model: str) -> str:
+    """The request field that caps a reply for ``model``: max_completion_tokens or max_tokens."""
+    name = model.rsplit("/", 1)[-1].lower()  # "openai/o3-mini" is o3-mini
+    return "max_completion_tokens" if _COMPLETION_TOKENS_MODELS.match(name) else "max_tokens"
 
 
 def check_text(name: str, value: str, max_chars: int, *, required: bool = False) -> None:
@@ -72,16 +82,22 @@ class Bounds:
                                  param="input", code="too_long")
 
     def check_payload(self, payload: dict) -> int:
-        """Message count, total size and reply caps of an upstream request; returns the reply's token cap."""
+        """Message count, total size and reply caps of an upstream request; returns the reply's token cap.
+
+        A request that sets no cap gets MAX_TOKENS_CAP in the field its model
+        takes, so the upstream stops where the token reservation assumed.
+        """
         messages = payload["messages"]
         if len(messages) > self.max_messages:
             raise InvalidRequest(f"too many messages ({len(messages)}, at most {self.max_messages})",
                                  param="messages", code="too_many_messages")
-        total = sum(len(message_text(m)) for m in messages)
+        total = sum(len(text) for text in request_texts(payload))
         if total > self.max_total_chars:
-            raise InvalidRequest(f"the messages are too long ({total} characters, at most {self.max_total_chars})",
+            raise InvalidRequest(f"the request's text is too long ({total} characters, at most "
+                                 + f"{self.max_total_chars}, counting messages, tools, schemas and stop)",
                                  param="messages", code="too_long")
         reply_cap = self.max_tokens_cap
+        capped = False
         for name in REPLY_CAP_FIELDS:
             asked = payload.get(name)
             if asked is not None:
@@ -89,4 +105,7 @@ class Bounds:
                     raise InvalidRequest(f"{name} must be at most {self.max_tokens_cap}", param=name,
                                          code="invalid_value")
                 reply_cap = min(reply_cap, asked)
+                capped = True
+        if not capped:
+            payload[reply_cap_field(payload["model"])] = reply_cap
         return reply_cap

@@ -1,6 +1,9 @@
 """Token estimates without a tokenizer: conservative, so budgets and limits err on the safe side."""
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 # Real tokenizers average about 4 characters of English per token and about one per CJK
 # character; counting a token per 3 UTF-8 bytes over-estimates both, which is what limits want.
 BYTES_PER_TOKEN = 3
@@ -20,6 +23,41 @@ def estimate_messages(messages: list[dict]) -> int:
     for message in messages:
         total += TOKENS_PER_MESSAGE + estimate_text(message_text(message))
     return total
+
+
+def request_texts(payload: dict) -> Iterator[str]:
+    """Every text of a chat request the model reads: messages (names, tool calls included), tools, schemas, stop.
+
+    The token reservation and MAX_TOTAL_CHARS both count exactly these, so a
+    large ``tools`` description costs what it weighs. Objects are counted as
+    the compact JSON the upstream receives (keys, punctuation and all).
+    """
+    for message in payload.get("messages") or ():
+        yield message_text(message)
+        for name in ("name", "tool_call_id", "refusal"):
+            if isinstance(message.get(name), str):
+                yield message[name]
+        if message.get("tool_calls"):
+            yield _compact(message["tool_calls"])
+    for name in ("tools", "response_format", "tool_choice"):
+        value = payload.get(name)
+        if isinstance(value, (dict, list)) and value:
+            yield _compact(value)
+    stop = payload.get("stop")
+    if isinstance(stop, str):
+        yield stop
+    elif isinstance(stop, list):
+        yield from (s for s in stop if isinstance(s, str))
+
+
+def estimate_request(payload: dict) -> int:
+    """Upper-bound estimate of the prompt tokens of a whole chat request (every text in ``request_texts``)."""
+    total = 3 + TOKENS_PER_MESSAGE * len(payload.get("messages") or ())
+    return total + sum(estimate_text(text) for text in request_texts(payload))
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def message_text(message: dict) -> str:

@@ -44,6 +44,7 @@ class Completion:
     created: int
     usage: dict
     choices: list[Choice]
+    replayed: bool = False  # answered from the store (a retried Idempotency-Key), not the upstream
 
 
 class Gateway:

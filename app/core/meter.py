@@ -19,7 +19,7 @@ from ..ops.metrics import NULL
 from ..ops.record import RequestRecord, current
 from ..ops.tracing import NO_TRACING
 from .bounds import Bounds
-from .estimate import estimate_messages, estimate_text
+from .estimate import estimate_request, estimate_text
 from .pricing import PriceTable
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Ticket:
     model: str
     reservation: object = None
     budget: BudgetHold | None = None
-    stream_key: str | None = None
+    stream_lease: object = None
     stream_counted: bool = False
     record: RequestRecord | None = None
     span: object = None
@@ -85,7 +85,8 @@ class Meter:
     def admit(self, caller, payload: dict, endpoint: str, stream: bool) -> Ticket:
         """Check the abuse bounds and hold the tokens and dollars this call may spend, or raise."""
         reply_cap = self.bounds.check_payload(payload)
-        return self._hold(caller, payload["model"], endpoint, stream, estimate_messages(payload["messages"]),
+        # The whole request (tools and schemas too) plus the most every reply may use.
+        return self._hold(caller, payload["model"], endpoint, stream, estimate_request(payload),
                           reply_cap * payload.get("n", 1))
 
     def admit_embedding(self, caller, payload: dict, endpoint: str) -> Ticket:
@@ -100,7 +101,7 @@ class Meter:
             if self.budgets is not None:
                 ticket.budget = self.budgets.reserve(caller, self.prices.worst_case_micros(model, prompt, reply))
             if stream:
-                ticket.stream_key = self.limiter.open_stream(caller)
+                ticket.stream_lease = self.limiter.open_stream(caller)
         except APIError:
             self.limiter.settle(ticket.reservation, 0)
             if self.budgets is not None:
@@ -120,7 +121,7 @@ class Meter:
         self.limiter.settle(ticket.reservation, prompt + completion)
         if self.budgets is not None:
             self.budgets.settle(ticket.budget, cost)
-        self.limiter.close_stream(ticket.stream_key)
+        self.limiter.close_stream(ticket.stream_lease)
         if ticket.stream_counted:
             self.metrics.stream_closed()
         seconds = time.perf_counter() - ticket.started

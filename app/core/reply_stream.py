@@ -8,7 +8,8 @@ from time import perf_counter
 
 from ..errors import APIError, StreamFailed
 from ..filter import FilterResult
-from ..upstream.client import ChatStream
+from ..storage.idempotency import StoredReply
+from ..upstream.stream import ChatStream
 from .estimate import usage_or_estimate
 from .meter import CLIENT_CLOSED, Ticket
 from .reply_filter import StreamReplyFilter
@@ -32,6 +33,25 @@ class StreamEnd:
     conversation_id: str | None = None
 
 
+class ReplayStream:
+    """A stored reply (a retried Idempotency-Key) told as the events of a stream: its text, then its end."""
+
+    replayed = True
+
+    def __init__(self, stored: StoredReply):
+        meta = stored.meta
+        self.id, self.model = meta["id"], meta["model"]
+        self._end = StreamEnd(meta["finish_reason"], meta["usage"],
+                              FilterResult(stored.reply, meta["filter"]["action"], tuple(meta["filter"]["findings"])),
+                              reply=stored.reply, conversation_id=stored.conversation_id)
+
+    def events(self) -> Generator[tuple[str, object], None, None]:
+        """The whole reply as one delta, then the end."""
+        if self._end.reply:
+            yield "delta", self._end.reply
+        yield "end", self._end
+
+
 class ReplyStream:
     """Relays an upstream stream through the stream filter as neutral events.
 
@@ -42,6 +62,8 @@ class ReplyStream:
     if it raises an APIError, that error is reported instead, since nothing may
     claim a finished turn that was not stored.
     """
+
+    replayed = False
 
     def __init__(self, upstream: ChatStream, stream_filter: StreamReplyFilter, payload: dict,
                  ticket: Ticket | None = None,

@@ -3,16 +3,22 @@
 A turn is stored only once its reply is complete (a failed call leaves
 nothing), exactly as the client saw it: the guarded prompt and the filtered
 reply. History sent upstream is the system prompt plus the newest whole turns
-that fit the token budget.
+that fit the token budget. A turn sent with an Idempotency-Key that was
+already stored is answered from the store (``replayed``), without calling
+the upstream or storing it again.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+from ..filter import FilterResult
 from ..storage.conversations import ConversationStore, StoredConversation
+from ..storage.idempotency import Idempotency, StoredReply
+from .bounds import reply_cap_field
 from .estimate import estimate_messages
-from .gateway import Completion, Gateway
-from .reply_stream import ReplyStream, StreamEnd
+from .gateway import Choice, Completion, Gateway
+from .reply_stream import ReplayStream, ReplyStream, StreamEnd
 
 
 @dataclass
@@ -24,6 +30,7 @@ class ChatInput:
     conversation_id: str | None = None
     model: str | None = None
     params: dict = field(default_factory=dict)  # sampling fields the client set
+    idempotency: Idempotency | None = None  # the Idempotency-Key and body, when the client sent one
 
 
 @dataclass
@@ -36,14 +43,22 @@ class Turn:
     system: str | None
     payload: dict
     conversation: StoredConversation | None = None
+    idempotency: Idempotency | None = None
 
-    def save(self, reply: str, finish_reason: str | None, filter_action: str) -> str:
-        """Append the turn (creating the conversation if new) and return the conversation id."""
-        if self.conversation is None:
-            self.conversation = self.store.open(self.client_id, None, self.system)
-        self.store.append_turn(self.conversation, self.prompt, reply, model=self.payload["model"],
-                               finish_reason=finish_reason, filter_action=filter_action)
-        return self.conversation.id
+    def save(self, reply: str, finish_reason: str | None, filter: FilterResult, meta: dict) -> str | StoredReply:
+        """Store the turn (with its conversation, if new); the conversation id, or an earlier duplicate's reply."""
+        return self.store.save_turn(self.conversation, self.client_id, self.system, self.prompt, reply,
+                                    model=self.payload["model"], finish_reason=finish_reason,
+                                    filter_action=filter.action, idempotency_key=self.idempotency,
+                                    meta={**meta, "finish_reason": finish_reason, "filter": filter.to_dict()})
+
+
+def replayed(stored: StoredReply) -> Completion:
+    """The completion an earlier request with the same Idempotency-Key got, from the store."""
+    meta = stored.meta
+    result = FilterResult(stored.reply, meta["filter"]["action"], tuple(meta["filter"]["findings"]))
+    return Completion(id=meta["id"], model=meta["model"], created=meta["created"], usage=meta["usage"],
+                      choices=[Choice(0, stored.reply, meta["finish_reason"], result)], replayed=True)
 
 
 class ChatTurns:
@@ -58,21 +73,38 @@ class ChatTurns:
 
     def complete(self, caller, chat: ChatInput) -> tuple[Completion, str]:
         """One whole reply, stored; returns it with its conversation id."""
+        if chat.idempotency is not None:
+            stored = self.store.replay(caller.id, chat.idempotency)
+            if stored is not None:
+                return replayed(stored), stored.conversation_id
         turn = self._begin(caller, chat)
         done = self.gateway.complete(turn.payload, caller, self.ENDPOINT)
         first = done.choices[0]
-        return done, turn.save(first.reply, first.finish_reason, first.filter.action)
+        saved = turn.save(first.reply, first.finish_reason, first.filter,
+                          {"id": done.id, "model": done.model, "created": done.created, "usage": done.usage})
+        if isinstance(saved, StoredReply):
+            return replayed(saved), saved.conversation_id
+        return done, saved
 
-    def stream(self, caller, chat: ChatInput) -> ReplyStream:
+    def stream(self, caller, chat: ChatInput) -> ReplyStream | ReplayStream:
         """A streamed reply whose turn is stored before its end event (which then names the conversation)."""
+        if chat.idempotency is not None:
+            stored = self.store.replay(caller.id, chat.idempotency)
+            if stored is not None:
+                return ReplayStream(stored)
         turn = self._begin(caller, chat)
         turn.payload["stream"] = True
         turn.payload["stream_options"] = {"include_usage": True}
+        opened: list[ReplyStream] = []
 
         def store_turn(end: StreamEnd) -> None:
-            end.conversation_id = turn.save(end.reply, end.finish_reason, end.filter.action)
+            stream = opened[0]
+            saved = turn.save(end.reply, end.finish_reason, end.filter,
+                              {"id": stream.id, "model": stream.model, "created": int(time.time()), "usage": end.usage})
+            end.conversation_id = saved.conversation_id if isinstance(saved, StoredReply) else saved
 
-        return self.gateway.open_stream(turn.payload, caller, self.ENDPOINT, on_end=store_turn)
+        opened.append(self.gateway.open_stream(turn.payload, caller, self.ENDPOINT, on_end=store_turn))
+        return opened[0]
 
     def history(self, conversation: StoredConversation) -> list[dict]:
         """System prompt (always) plus the newest whole turns that fit the budget, oldest first."""
@@ -102,5 +134,9 @@ class ChatTurns:
         else:
             messages = [{"role": "system", "content": system}] if system else []
             messages.append({"role": "user", "content": prompt})
-        payload = {"model": model, "messages": messages, **chat.params}
-        return Turn(self.store, caller.id, prompt, system, payload, conversation)
+        params = dict(chat.params)
+        if "max_tokens" in params:
+            # /chat's own max_tokens, sent in the field the model takes (see bounds.reply_cap_field).
+            params[reply_cap_field(model)] = params.pop("max_tokens")
+        payload = {"model": model, "messages": messages, **params}
+        return Turn(self.store, caller.id, prompt, system, payload, conversation, chat.idempotency)

@@ -117,7 +117,8 @@ _TAGS = (("chat", "Prompt in, filtered reply out."),
          ("meta", "This description, its docs page and the chat page."))
 
 _ERROR_NAMES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed",
-                413: "PayloadTooLarge", 415: "UnsupportedMediaType", 429: "RateLimited",
+                408: "RequestTimeout", 413: "PayloadTooLarge", 415: "UnsupportedMediaType",
+                422: "IdempotencyKeyReused", 429: "RateLimited",
                 502: "UpstreamError", 503: "ServiceUnavailable", 504: "UpstreamTimeout"}
 
 # One real error per status, made by the same classes the handlers raise.
@@ -126,8 +127,10 @@ _ERROR_EXAMPLES = {
     401: errors.AuthenticationFailed(),
     404: errors.NotFound("conversation not found", param="conversation_id", code="conversation_not_found"),
     405: errors.MethodNotAllowed(),
+    408: errors.RequestTimeout(),
     413: errors.PayloadTooLarge(),
     415: errors.UnsupportedMediaType(),
+    422: errors.IdempotencyKeyReused(),
     429: errors.RateLimited(),
     502: errors.UpstreamError(),
     503: errors.ServiceUnavailable("no upstream is configured", code="upstream_not_configured"),
@@ -219,6 +222,8 @@ def _operation(op: Op, keys: bool, present: set[str]) -> dict:
     params = [_path_param(name) for name in op.path_params]
     params += [{"name": name, "in": "query", "required": False, "schema": schema, "description": text}
                for name, schema, text in op.query]
+    params += [{"name": name, "in": "header", "required": False, "schema": schema, "description": text}
+               for name, schema, text in op.headers]
     if params:
         out["parameters"] = params
     if op.body:

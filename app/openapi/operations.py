@@ -22,7 +22,7 @@ TEXT = "text/plain"
 Responses = dict[int, tuple[str, tuple[tuple[str, str | None], ...]]]
 
 UPSTREAM_ERRORS = (502, 503, 504)
-BODY_ERRORS = (400, 413, 415)
+BODY_ERRORS = (400, 408, 413, 415)
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class Op:
     errors: tuple[int, ...] = ()
     auth: bool = True
     path_params: tuple[str, ...] = ()
-    # (name, JSON schema, description) of each query parameter
+    # (name, JSON schema, description) of each query parameter, and of each request header
     query: tuple[tuple[str, dict, str], ...] = ()
+    headers: tuple[tuple[str, dict, str], ...] = ()
     # link name -> (target operationId, runtime expression for its conversation_id)
     links: dict = field(default_factory=dict)
 
@@ -115,7 +116,11 @@ OPERATIONS: tuple[Op, ...] = (
        {200: ("The filtered reply: JSON, or server-sent events when `stream` is true.",
               ((JSON, "ChatResponse"), (SSE, "ChatStreamDelta|ChatStreamEnd")))},
        description=CHAT_DESCRIPTION,
-       body="ChatRequest", body_examples=CHAT_EXAMPLES, errors=(*BODY_ERRORS, 404, *UPSTREAM_ERRORS),
+       body="ChatRequest", body_examples=CHAT_EXAMPLES, errors=(*BODY_ERRORS, 404, 422, *UPSTREAM_ERRORS),
+       headers=(("Idempotency-Key", {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$"},
+                 "Makes a retry safe: the same key with the same body within IDEMPOTENCY_TTL answers the stored "
+                 + "reply (with `Idempotent-Replayed: true`) instead of storing a second turn; the same key "
+                 + "with another body is a 422."),),
        links={"GetConversation": ("getConversation", "$response.body#/conversation_id"),
               "DeleteConversation": ("deleteConversation", "$response.body#/conversation_id")}),
     Op("post", "/v1/chat/completions", "createChatCompletion", "OpenAI-compatible chat completion", "openai",

@@ -34,7 +34,7 @@ TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 OPERATION = "chat"
-LIMITS = ("rate", "token_rate", "daily_quota", "streams", "budget_day", "budget_month")
+LIMITS = ("rate", "token_rate", "daily_quota", "streams", "budget_day", "budget_month", "auth_failures")
 UPSTREAM_OUTCOMES = ("ok", "rate_limited", "client_error", "server_error", "timeout", "unreachable",
                      "stream_failed")
 FILTER_ACTIONS = ("none", "redacted", "blocked")

@@ -3,7 +3,14 @@
 ``DATA_ENCRYPTION_KEY`` is a comma list of Fernet keys: the first encrypts,
 all of them decrypt. To rotate, put a new key first, run
 ``flask --app wsgi db rotate-key`` (every row is re-encrypted with it), then
-drop the old key. In development an unset key is generated once into
+drop the old key.
+
+Each text is bound to its place: what Fernet seals is a header naming the
+text's context (``system_context``/``message_context``: its conversation and
+position), then the text. Decrypting checks the header against the row being
+read, so a token copied into another row, conversation or position is
+refused (``Undecryptable``), even though the key opens it. Migration
+``0003_hardening`` bound the rows written before. In development an unset key is generated once into
 ``instance/data-encryption.key``; tests get a fresh key per app; production
 must set it (``Config.check_serving`` refuses to serve without one).
 """
@@ -22,10 +29,22 @@ from ..errors import ConfigError, KeyMissing, Undecryptable
 log = logging.getLogger(__name__)
 
 DEV_KEY_FILE = "data-encryption.key"
+# Starts every sealed plaintext: version 1 of the bound format, then the context, a NUL, the text.
+BOUND = b"\x00cg1\x00"
+
+
+def system_context(conversation_id: str) -> str:
+    """Where a conversation's system prompt lives."""
+    return f"system:{conversation_id}"
+
+
+def message_context(conversation_id: str, seq: int) -> str:
+    """Where message ``seq`` of a conversation lives."""
+    return f"message:{conversation_id}:{seq}"
 
 
 class Cipher:
-    """Encrypts text with the first key and decrypts with any of them."""
+    """Encrypts text bound to its context with the first key, and decrypts with any of them."""
 
     def __init__(self, keys: list[str] | tuple[str, ...]):
         if not keys:
@@ -33,21 +52,34 @@ class Cipher:
         self._fernet = MultiFernet([Fernet(key.encode("ascii")) for key in keys])
         self.key_count = len(keys)
 
-    def encrypt(self, text: str) -> bytes:
-        """A Fernet token for ``text``, under the newest key."""
-        return self._fernet.encrypt(text.encode("utf-8"))
+    def encrypt(self, text: str, context: str) -> bytes:
+        """A Fernet token for ``text`` bound to ``context``, under the newest key."""
+        return self.seal_raw(BOUND + context.encode("ascii") + b"\x00" + text.encode("utf-8"))
 
-    def decrypt(self, token: bytes) -> str:
-        """The text inside ``token``; Undecryptable when no key opens it."""
+    def decrypt(self, token: bytes, context: str) -> str:
+        """The text inside ``token``; Undecryptable when no key opens it or it belongs elsewhere."""
+        data = self.open_raw(token)
+        head, _, text = data[len(BOUND):].partition(b"\x00")
+        if not data.startswith(BOUND) or head != context.encode("ascii"):
+            log.warning("stored text refused: it is not bound to the row it was read from")
+            raise Undecryptable("stored conversation text does not belong where it was found (moved or damaged)")
         try:
-            return self._fernet.decrypt(bytes(token)).decode("utf-8")
-        except (InvalidToken, UnicodeDecodeError):
+            return text.decode("utf-8")
+        except UnicodeDecodeError:
             raise Undecryptable() from None
 
-    def rotate(self, token: bytes) -> bytes:
-        """``token`` re-encrypted under the newest key."""
+    def rotate(self, token: bytes, context: str) -> bytes:
+        """``token`` re-encrypted under the newest key (checked against ``context`` first)."""
+        return self.encrypt(self.decrypt(token, context), context)
+
+    def seal_raw(self, data: bytes) -> bytes:
+        """Encrypt bytes as they are (migrations, which write the bound format themselves)."""
+        return self._fernet.encrypt(data)
+
+    def open_raw(self, token: bytes) -> bytes:
+        """Decrypt to the bytes as they are; Undecryptable when no key opens the token."""
         try:
-            return self._fernet.rotate(bytes(token))
+            return self._fernet.decrypt(bytes(token))
         except InvalidToken:
             raise Undecryptable() from None
 
@@ -63,7 +95,7 @@ class NoCipher:
     def _refuse(self, *_args, **_kwargs):
         raise KeyMissing()
 
-    encrypt = decrypt = rotate = _refuse
+    encrypt = decrypt = rotate = seal_raw = open_raw = _refuse
 
     def __repr__(self) -> str:
         return "<NoCipher>"
@@ -81,8 +113,8 @@ def load_cipher(config: Config, instance_path: str) -> Cipher | NoCipher:
     return NoCipher()
 
 
-def development_key(path: Path) -> str:
-    """Read the development key at ``path``, creating it (mode 0600) the first time."""
+def development_key(path: Path, setting: str = "DATA_ENCRYPTION_KEY") -> str:
+    """Read the development key at ``path`` (standing in for ``setting``), creating it (mode 0600) the first time."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
@@ -92,7 +124,7 @@ def development_key(path: Path) -> str:
         try:
             # link() never replaces: when several workers start at once, the first key written wins.
             os.link(tmp, path)
-            log.warning("generated a development DATA_ENCRYPTION_KEY in %s; keep it with the database", path)
+            log.warning("generated a development %s in %s; keep it with the database", setting, path)
         except FileExistsError:
             pass
         finally:
@@ -101,6 +133,6 @@ def development_key(path: Path) -> str:
         key = path.read_text(encoding="ascii").strip()
         Fernet(key.encode("ascii"))
     except (OSError, ValueError):
-        raise ConfigError(f"DATA_ENCRYPTION_KEY: unset, and the development key file {path} is unreadable "
+        raise ConfigError(f"{setting}: unset, and the development key file {path} is unreadable "
                           + "or damaged") from None
     return key

@@ -6,6 +6,13 @@ so concurrent writers queue instead of failing with "database is locked".
 PostgreSQL (``postgresql+psycopg://``) gets a sized pool with pre-ping.
 Nothing connects at import time, nor while the app is being built.
 
+A stalled database answers 503 ``database_unavailable`` in bounded time:
+waiting for a pooled connection gives up after ``DB_POOL_TIMEOUT``; on
+PostgreSQL the server cancels a statement after ``DB_STATEMENT_TIMEOUT``, and
+because a stalled network (packets dropped, nothing refused) brings no
+cancellation back, the client also stops waiting a second later and closes
+that connection, so the pool never hands it out again.
+
 Schema policy: in development and testing start-up (``app.start``) upgrades the
 schema (``DB_AUTO_MIGRATE``, on by default there). In production it does not: run
 ``flask --app wsgi db upgrade`` once per release; until then every storage
@@ -15,6 +22,7 @@ never routes to an instance whose code is ahead of its schema.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -33,6 +41,8 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5
+# How much longer than the server's statement timeout the client waits before it gives up on the network.
+CLIENT_GRACE_S = 1.0
 _WRITE = "chatgate_write"
 
 
@@ -93,24 +103,24 @@ class Database:
             return "unavailable"
         return "ok"
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Run migrations up to ``revision`` (one runner at a time)."""
+    def upgrade(self, revision: str = "head", cipher=None) -> None:
+        """Run migrations up to ``revision`` (one runner at a time); ``cipher`` for those that re-encrypt text."""
         with self._serial:
-            migrate.upgrade(self._writer, revision)
+            migrate.upgrade(self._writer, revision, cipher)
 
-    def upgrade_at_start(self) -> None:
+    def upgrade_at_start(self, cipher=None) -> None:
         """Upgrade to the newest schema at start-up; an unreachable database is one ConfigError line."""
         try:
-            self.upgrade()
+            self.upgrade(cipher=cipher)
         except Exception as err:
             if not isinstance(translate(err), StorageUnavailable):
                 raise
             raise ConfigError(f"DATABASE_URL: cannot reach the database to migrate it ({type(err).__name__})") from None
 
-    def downgrade(self, revision: str) -> None:
+    def downgrade(self, revision: str, cipher=None) -> None:
         """Run migrations down to ``revision``."""
         with self._serial:
-            migrate.downgrade(self._writer, revision)
+            migrate.downgrade(self._writer, revision, cipher)
 
     def revision(self) -> str | None:
         """The schema revision the database is at (None before the first migration)."""
@@ -141,22 +151,61 @@ def _sqlite_file(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and db not in ("", ":memory:") and not db.startswith("file:")
 
 
-def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
-    """A pooled engine for ``url``, tuned for its backend."""
+def make_engine(url: URL, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 5.0,
+                statement_timeout: float = 5.0) -> Engine:
+    """A pooled engine for ``url``, tuned for its backend, that never waits without a bound."""
     try:
         if url.get_backend_name() == "sqlite":
-            return _sqlite_engine(url, pool_size, max_overflow)
-        connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-        return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-                             pool_recycle=1800, connect_args=connect_args)
+            return _sqlite_engine(url, pool_size, max_overflow, pool_timeout)
+        return _postgres_engine(url, pool_size, max_overflow, pool_timeout, statement_timeout)
     except (ImportError, ArgumentError) as err:
         raise ConfigError(f"DATABASE_URL: cannot use the {url.drivername} driver ({type(err).__name__})") from None
 
 
-def _sqlite_engine(url: URL, pool_size: int, max_overflow: int) -> Engine:
+def _postgres_engine(url: URL, pool_size: int, max_overflow: int, pool_timeout: float,
+                     statement_timeout: float) -> Engine:
+    connect_timeout = max(2, min(PG_CONNECT_TIMEOUT_S, math.ceil(pool_timeout)))  # libpq's floor is 2 s
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": connect_timeout}
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                           pool_recycle=1800, pool_timeout=pool_timeout, connect_args=connect_args)
+    connection_class = deadline_connection(statement_timeout + CLIENT_GRACE_S)
+    setting = f"-c statement_timeout={int(statement_timeout * 1000)}"
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        # Added to any options the URL carries (a search_path, say), not instead of them.
+        cparams["options"] = f"{cparams.get('options', '')} {setting}".strip()
+        return connection_class.connect(*cargs, **cparams)
+
+    return engine
+
+
+def deadline_connection(seconds: float | None):
+    """A psycopg connection class whose every wait on the server gives up after ``seconds``, closing itself."""
+    import psycopg
+
+    timeout_error = getattr(psycopg.errors, "_WaitTimeout", psycopg.OperationalError)
+
+    class DeadlineConnection(psycopg.Connection):
+        deadline = seconds
+
+        def wait(self, gen, interval=0.1, timeout=None):
+            """psycopg's wait, with our deadline unless the call brings its own."""
+            try:
+                return super().wait(gen, interval, timeout if timeout is not None else self.deadline)
+            except timeout_error:
+                # The statement may still be running, or its answer lost: this connection is done for.
+                self.pgconn.finish()
+                raise
+
+    return DeadlineConnection
+
+
+def _sqlite_engine(url: URL, pool_size: int, max_overflow: int, pool_timeout: float) -> Engine:
     connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
     if _sqlite_file(url):
-        engine = create_engine(url, connect_args=connect_args, pool_size=pool_size, max_overflow=max_overflow)
+        engine = create_engine(url, connect_args=connect_args, pool_size=pool_size, max_overflow=max_overflow,
+                               pool_timeout=pool_timeout)
         path = url.database or ""
 
         @event.listens_for(engine, "do_connect")

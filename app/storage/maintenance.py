@@ -10,15 +10,17 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, select, tuple_
 
-from .crypto import Cipher, NoCipher
+from .crypto import Cipher, NoCipher, message_context, system_context
 from .database import Database
-from .tables import ConversationRow, MessageRow
+from .tables import ConversationRow, IdempotencyRow, MessageRow
 
 BATCH = 200
 
 
 def erase(session, ids: list[str]) -> None:
-    """Delete the conversations ``ids`` and their messages (rows are removed, not flagged)."""
+    """Delete the conversations ``ids``, their messages and their idempotency keys (removed, not flagged)."""
+    session.execute(delete(IdempotencyRow).where(IdempotencyRow.conversation_id.in_(ids))
+                    .execution_options(synchronize_session=False))
     session.execute(delete(MessageRow).where(MessageRow.conversation_id.in_(ids))
                     .execution_options(synchronize_session=False))
     session.execute(delete(ConversationRow).where(ConversationRow.id.in_(ids))
@@ -57,8 +59,8 @@ def _rotate_systems(db: Database, cipher: Cipher | NoCipher) -> int:
                                    .order_by(ConversationRow.id).limit(BATCH)).all()
             if not rows:
                 return done
-            session.connection().execute(stmt, [{"k": r.id, "old": r.system, "new": cipher.rotate(r.system)}
-                                                for r in rows])
+            session.connection().execute(stmt, [{"k": r.id, "old": r.system,
+                                                 "new": cipher.rotate(r.system, system_context(r.id))} for r in rows])
         done += len(rows)
         after = rows[-1].id
 
@@ -76,7 +78,8 @@ def _rotate_messages(db: Database, cipher: Cipher | NoCipher) -> int:
             if not rows:
                 return done
             # Messages are never edited, so no concurrent writer can race this update.
-            session.connection().execute(stmt, [{"c": r.conversation_id, "s": r.seq, "new": cipher.rotate(r.content)}
-                                                for r in rows])
+            session.connection().execute(stmt, [
+                {"c": r.conversation_id, "s": r.seq,
+                 "new": cipher.rotate(r.content, message_context(r.conversation_id, r.seq))} for r in rows])
         done += len(rows)
         position = (rows[-1].conversation_id, rows[-1].seq)

@@ -22,11 +22,12 @@ MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migration
 _PG_LOCK = 0x63686174676174
 
 
-def alembic_config(connection: Connection | None = None) -> AlembicConfig:
-    """An Alembic config pointing at our scripts, sharing ``connection`` with env.py."""
+def alembic_config(connection: Connection | None = None, cipher=None) -> AlembicConfig:
+    """An Alembic config pointing at our scripts, sharing ``connection`` (and the cipher, for data) with them."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", MIGRATIONS)
     cfg.attributes["connection"] = connection
+    cfg.attributes["cipher"] = cipher
     return cfg
 
 
@@ -55,16 +56,16 @@ def current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` under the migration lock."""
+def upgrade(engine: Engine, revision: str = "head", cipher=None) -> None:
+    """Upgrade the schema to ``revision`` under the migration lock (``cipher`` for migrations that re-encrypt)."""
     with _locked(engine) as conn:
-        command.upgrade(alembic_config(conn), revision)
+        command.upgrade(alembic_config(conn, cipher), revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
+def downgrade(engine: Engine, revision: str, cipher=None) -> None:
     """Downgrade the schema to ``revision`` under the migration lock."""
     with _locked(engine) as conn:
-        command.downgrade(alembic_config(conn), revision)
+        command.downgrade(alembic_config(conn, cipher), revision)
 
 
 def revision(engine: Engine, message: str, autogenerate: bool) -> None:
@@ -75,8 +76,27 @@ def revision(engine: Engine, message: str, autogenerate: bool) -> None:
 
 @contextmanager
 def _locked(engine: Engine) -> Iterator[Connection]:
-    """A transaction that holds the migration lock until it commits."""
-    with engine.begin() as conn:
+    """A transaction that holds the migration lock until it commits (waiting for it as long as it takes)."""
+    with engine.begin() as conn, without_deadline(conn):
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
         yield conn
+
+
+@contextmanager
+def without_deadline(conn) -> Iterator[None]:
+    """Lift the statement timeouts (database.deadline_connection) on one connection for a block.
+
+    Migrations may wait for one another's lock, and re-encrypting a large
+    database takes as long as it takes.
+    """
+    driver = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or not hasattr(driver, "deadline"):
+        yield
+        return
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    driver.deadline = None
+    try:
+        yield
+    finally:
+        driver.deadline = type(driver).deadline

@@ -1,14 +1,26 @@
-"""The tables: conversations, their messages, the usage ledger and client keys.
+"""The tables: conversations, their messages, /chat idempotency keys, the usage ledger and client keys.
 
-Text columns (``system``, ``content``) hold Fernet tokens, never plaintext;
-see ``app.crypto``. The usage ledger holds counts only, no prompt text.
+Text columns (``system``, ``content``) hold Fernet tokens, never plaintext,
+each bound to its row; see ``app.storage.crypto``. The usage ledger holds counts only, no prompt text.
 Changing a table here needs a migration: ``flask --app wsgi db revision --autogenerate -m "..."``.
 """
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -82,6 +94,24 @@ class MessageRow(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(32))
     filter_action: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRow(Base):
+    """A /chat request made with an Idempotency-Key, and where its stored reply is. No text."""
+
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    request_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    conversation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # the reply's message
+    response: Mapped[str] = mapped_column(Text)  # JSON: id, model, created, finish_reason, usage, filter
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),
+                      Index("ix_idempotency_keys_conversation_id", "conversation_id"))
 
 
 class LedgerRow(Base):

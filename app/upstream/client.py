@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from time import perf_counter
 
 import requests
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
@@ -24,7 +23,6 @@ from ..errors import (
     InvalidRequest,
     RateLimited,
     ServiceUnavailable,
-    StreamFailed,
     UpstreamAuthError,
     UpstreamBadResponse,
     UpstreamError,
@@ -32,13 +30,14 @@ from ..errors import (
     translate,
 )
 from ..ops.metrics import NULL
-from ..ops.record import RequestRecord, current
+from ..ops.record import current
 from . import retry
-from .sse_codec import iter_sse
+from .stream import MAX_BODY_BYTES, ChatStream, read_bounded
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 65536
+# The longest stream, in seconds, when the client is built without MAX_STREAM_DURATION.
+DEFAULT_MAX_STREAM_SECONDS = 600.0
 
 
 def build_session(pool_size: int, ca_bundle: str | None = None) -> requests.Session:
@@ -58,7 +57,7 @@ class UpstreamClient:
 
     def __init__(self, session: requests.Session, base_url: str, api_key: str | None,
                  connect_timeout: float, read_timeout: float, max_retries: int, *, name: str = "default",
-                 metrics=NULL):
+                 metrics=NULL, max_stream_seconds: float = DEFAULT_MAX_STREAM_SECONDS):
         self._session = session
         self.name = name  # bounded: it labels metrics and log lines
         self.metrics = metrics
@@ -68,6 +67,7 @@ class UpstreamClient:
             self._headers["Authorization"] = "Bearer " + api_key
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
+        self.max_stream_seconds = max_stream_seconds
         # The session's own headers (User-Agent, Accept-Encoding, ...) under ours, merged once, not per call.
         session_headers = {name: value if isinstance(value, str) else value.decode("latin-1")
                            for name, value in session.headers.items()}
@@ -79,74 +79,78 @@ class UpstreamClient:
 
     def chat(self, payload: dict) -> dict:
         """One non-streamed completion, validated enough to use."""
-        resp = self._send("/chat/completions", payload, stream=False)
-        try:
-            body = resp.json()
-        except ValueError:
-            raise UpstreamBadResponse() from None
-        finally:
-            resp.close()
-        return check_completion(body)
+        return check_completion(self._json("/chat/completions", payload))
 
     def chat_stream(self, payload: dict) -> ChatStream:
         """Open a streamed completion; failures before the first byte raise here."""
-        resp = self._send("/chat/completions", payload, stream=True)
+        resp = self._send("/chat/completions", payload)
         ctype = resp.headers.get("Content-Type", "")
         if not ctype.startswith("text/event-stream"):
             resp.close()
             raise UpstreamBadResponse("the upstream model service did not answer with a stream")
-        return ChatStream(resp, current())
+        return ChatStream(resp, self.timeout[1], self.max_stream_seconds, record=current())
 
     def embeddings(self, payload: dict) -> dict:
         """One embeddings call, its body checked enough to relay."""
-        resp = self._send("/embeddings", payload, stream=False)
-        try:
-            body = resp.json()
-        except ValueError:
-            raise UpstreamBadResponse() from None
-        finally:
-            resp.close()
+        body = self._json("/embeddings", payload)
         return check_embeddings(body, len(payload["input"]) if isinstance(payload["input"], list) else 1)
 
     def moderate(self, text: str) -> bool:
         """True when the upstream moderation endpoint flags ``text``."""
-        resp = self._send("/moderations", {"input": text}, stream=False)
+        body = self._json("/moderations", {"input": text})
         try:
-            body = resp.json()
             return bool(body["results"][0]["flagged"])
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError):
             raise UpstreamBadResponse() from None
+
+    def _json(self, path: str, payload: dict):
+        """The JSON body of a non-streamed call, read to at most MAX_BODY_BYTES."""
+        resp = self._send(path, payload)
+        record, started = current(), perf_counter()
+        try:
+            raw = read_bounded(resp, MAX_BODY_BYTES)
+        except (requests.RequestException, OSError) as err:
+            raise _transport_error(err) from None
         finally:
             resp.close()
+            if record is not None:
+                record.upstream_s += perf_counter() - started  # reading the reply is upstream time too
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise UpstreamBadResponse() from None
 
-    def _send(self, path: str, payload: dict, stream: bool) -> requests.Response:
+    def _send(self, path: str, payload: dict) -> requests.Response:
         # Every second spent here (connecting, waiting, backing off) is upstream time, not chatgate's.
         record = current()
         started = perf_counter()
         try:
-            return self._attempts(path, payload, stream)
+            return self._attempts(path, payload)
         finally:
             if record is not None:
                 record.upstream_s += perf_counter() - started
 
-    def _post(self, url: str, body: bytes, stream: bool) -> requests.Response:
-        """What ``session.post(url, json=payload, ...)`` sends, prepared directly.
+    def _post(self, url: str, body: bytes) -> requests.Response:
+        """What ``session.post(url, json=payload, stream=True, allow_redirects=False)`` sends, prepared directly.
 
         Session.request merges the session's settings into every call through
         typing-Protocol isinstance checks that cost about ten times the rest of
         the call; here the session's headers are merged once, at start-up.
         Session cookies are not sent: the upstream is an API, not a browser.
+        Bodies are read by us, in bounded pieces; a redirect would send the
+        prompt (and our key's reputation) wherever the upstream points, so a
+        3xx is an answer, never followed.
         """
         prepared = requests.PreparedRequest()
         prepared.method, prepared.url, prepared.body = "POST", url, body
         prepared.headers = self._sent_headers.copy()
         prepared.headers["Content-Length"] = str(len(body))
         prepared.hooks = {"response": []}
-        prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # what a redirect copies
-        return self._session.send(prepared, stream=stream, timeout=self.timeout, verify=self._session.verify,
-                                  cert=self._session.cert, proxies={}, allow_redirects=True)
+        prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # what requests' own path sets
+        return self._session.send(prepared, stream=True, timeout=self.timeout, verify=self._session.verify,
+                                  cert=self._session.cert, proxies={}, allow_redirects=False)
 
-    def _attempts(self, path: str, payload: dict, stream: bool) -> requests.Response:
+    def _attempts(self, path: str, payload: dict) -> requests.Response:
         url = self.base_url + path
         try:
             # As requests encodes json=: NaN and infinities are refused, not sent.
@@ -157,7 +161,7 @@ class UpstreamClient:
         count = self.metrics.upstream_attempt
         while True:
             try:
-                resp = self._post(url, body, stream)
+                resp = self._post(url, body)
             except requests.ConnectionError as err:
                 count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable")
                 # ConnectTimeout is a ConnectionError too: nothing reached the model, so retry.
@@ -193,7 +197,7 @@ def _outcome(status: int) -> str:
     return "server_error" if status >= 500 else "client_error"
 
 
-def _transport_error(err: requests.RequestException) -> APIError:
+def _transport_error(err: Exception) -> APIError:
     ours = translate(err)
     if not isinstance(ours, APIError):  # pragma: no cover - every RequestException has an entry
         ours = UpstreamError("the upstream model service could not be reached", code="upstream_unreachable")
@@ -227,6 +231,9 @@ def status_error(status: int, headers) -> APIError:
                               code="upstream_rejected")
     if status in (408, 504):
         return UpstreamTimeout()
+    if 300 <= status < 400:
+        return UpstreamError(f"the upstream model service answered with a redirect (status {status}); "
+                             + "redirects are not followed", code="upstream_redirect")
     return UpstreamError(f"the upstream model service failed (status {status})")
 
 
@@ -263,58 +270,6 @@ def check_embeddings(body, count: int) -> dict:
     except (KeyError, TypeError):
         raise UpstreamBadResponse() from None
     return body
-
-
-class ChatStream:
-    """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
-
-    def __init__(self, resp: requests.Response, record: RequestRecord | None = None):
-        self._resp = resp
-        self._record = record  # the request this stream serves: its reads are upstream time
-
-    def __iter__(self) -> Iterator[dict]:
-        try:
-            for event in iter_sse(_iter_bytes(self._resp, self._record)):
-                if event.data == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(event.data)
-                except ValueError:
-                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event")) from None
-                if not isinstance(chunk, dict):
-                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event"))
-                if "error" in chunk:
-                    raise StreamFailed(UpstreamError("the upstream model service failed mid-stream"))
-                yield chunk
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-            if isinstance(translate(err), UpstreamTimeout):
-                raise StreamFailed(UpstreamTimeout("the upstream model service stalled mid-stream")) from None
-            raise StreamFailed(UpstreamError("the upstream connection broke mid-stream",
-                                             code="upstream_stream_broken")) from None
-        raise StreamFailed(UpstreamError("the upstream stream ended before it finished",
-                                         code="upstream_stream_truncated"))
-
-    def close(self) -> None:
-        """Release the connection; the upstream stops generating (and billing)."""
-        self._resp.close()
-
-
-def _iter_bytes(resp: requests.Response, record: RequestRecord | None = None) -> Iterator[bytes]:
-    # iter_content(None) waits for EOF on a body that is not chunked, so read what has arrived.
-    raw = resp.raw
-    if getattr(raw, "chunked", False) or not hasattr(raw, "read1"):
-        chunks = resp.iter_content(chunk_size=None)
-    else:
-        chunks = iter(lambda: raw.read1(_READ_SIZE), b"")
-    while True:
-        started = perf_counter()
-        data = next(chunks, None)
-        if record is not None:
-            record.upstream_s += perf_counter() - started
-        if data is None:
-            return
-        if data:
-            yield data
 
 
 class NoUpstream:

@@ -11,7 +11,11 @@ import codecs
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["SSEEvent", "encode_sse", "iter_sse"]
+__all__ = ["SSEEvent", "SSETooLarge", "encode_sse", "iter_sse"]
+
+
+class SSETooLarge(ValueError):
+    """A line or an event grew past the parser's bound before it ended."""
 
 
 @dataclass(frozen=True)
@@ -23,11 +27,12 @@ class SSEEvent:
     id: str | None = None
 
 
-def _iter_lines(chunks: Iterable[bytes]) -> Iterator[list[str]]:
+def _iter_lines(chunks: Iterable[bytes], max_line: int | None = None) -> Iterator[list[str]]:
     """Yield the complete lines found in each chunk; at EOF, the tail plus a blank line."""
     # utf-8-sig drops the optional leading BOM even when it is split across chunks.
     decode = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode
     pending: list[str] = []
+    pending_size = 0  # characters held in pending: an unterminated line must not grow without end
     skip_lf = False  # the previous chunk ended in CR, so a leading LF belongs to it
     for chunk in chunks:
         text = decode(chunk)
@@ -41,13 +46,18 @@ def _iter_lines(chunks: Iterable[bytes]) -> Iterator[list[str]]:
         if "\n" not in text:
             if text:
                 pending.append(text)
+                pending_size += len(text)
+                if max_line is not None and pending_size > max_line:
+                    raise SSETooLarge(f"a line is longer than {max_line} characters")
             continue
         lines = text.split("\n")
         if pending:
             pending.append(lines[0])
             lines[0] = "".join(pending)
         tail = lines.pop()
-        pending = [tail] if tail else []
+        pending, pending_size = ([tail], len(tail)) if tail else ([], 0)
+        if max_line is not None and (pending_size > max_line or any(len(line) > max_line for line in lines)):
+            raise SSETooLarge(f"a line is longer than {max_line} characters")
         yield lines
     # Flushing can only add replacement characters, never a line break.
     last = "".join(pending) + decode(b"", True)
@@ -55,17 +65,22 @@ def _iter_lines(chunks: Iterable[bytes]) -> Iterator[list[str]]:
     yield [last, ""] if last else [""]
 
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
-    """Parse an SSE byte stream, yielding each event as soon as it is complete."""
+def iter_sse(chunks: Iterable[bytes], max_event: int | None = None) -> Iterator[SSEEvent]:
+    """Parse an SSE byte stream, yielding each event as soon as it is complete.
+
+    With ``max_event``, a line or an event's data longer than that many
+    characters raises SSETooLarge instead of being held in memory.
+    """
     data: list[str] = []
+    size = 0
     event: str | None = None
     last_id: str | None = None
-    for lines in _iter_lines(chunks):
+    for lines in _iter_lines(chunks, max_event):
         for line in lines:
             if not line:
                 if data:
                     yield SSEEvent("\n".join(data), event, last_id)
-                    data = []
+                    data, size = [], 0
                 event = None
                 continue
             colon = line.find(":")
@@ -78,6 +93,9 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
                 value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
             if name == "data":
                 data.append(value)
+                size += len(value) + 1
+                if max_event is not None and size > max_event:
+                    raise SSETooLarge(f"an event is longer than {max_event} characters")
             elif name == "event":
                 event = value or None
             elif name == "id":

@@ -105,10 +105,30 @@ def test_each_key_sees_only_its_own_conversations(make_app):
     assert client.get("/conversations", headers=auth(bob)).get_json()["data"] == []
 
 
-def test_open_mode_treats_everyone_as_one_anonymous_client(client):
-    conv = client.post("/chat", json={"prompt": "hi"}).get_json()["conversation_id"]
-    other = client.get(f"/conversations/{conv}", headers={"Authorization": "Bearer whatever"})
-    assert other.status_code == 200
+def test_open_mode_scopes_conversations_and_usage_to_the_client_address(client):
+    one, other = {"REMOTE_ADDR": "192.0.2.1"}, {"REMOTE_ADDR": "192.0.2.2"}
+    conv = client.post("/chat", json={"prompt": "my diagnosis is private"}, environ_base=one).get_json()
+    conv = conv["conversation_id"]
+    assert client.get(f"/conversations/{conv}", environ_base=one).status_code == 200
+    assert client.get(f"/conversations/{conv}", environ_base=other).status_code == 404
+    assert client.get("/conversations", environ_base=other).get_json()["data"] == []
+    assert client.post("/chat", json={"prompt": "hi", "conversation_id": conv}, environ_base=other).status_code == 404
+    assert client.delete(f"/conversations/{conv}", environ_base=other).status_code == 404
+    assert client.get("/usage", environ_base=other).get_json()["data"] == []
+    assert client.get("/usage", environ_base=one).get_json()["data"][0]["requests"] == 1
+
+
+def test_open_mode_gives_each_address_its_own_daily_quota(make_app):
+    client = make_app(DAILY_TOKEN_QUOTA=300).test_client()
+
+    def ask(address):
+        return client.post("/chat", json={"prompt": "hi", "max_tokens": 200}, environ_base={"REMOTE_ADDR": address})
+
+    answers = [ask("192.0.2.1") for _ in range(10)]
+    codes = [resp.status_code for resp in answers]
+    assert codes[0] == 200 and 429 in codes
+    assert answers[codes.index(429)].get_json()["error"]["code"] == "quota_exceeded"
+    assert ask("192.0.2.2").status_code == 200  # another address has a quota of its own
 
 
 def test_duplicate_and_bad_names_are_refused(keyed):
@@ -144,3 +164,17 @@ def test_open_mode_warns_at_start_up():
 
     banner = "\n".join(load_config({"APP_ENV": "development"}).banner("http://x"))
     assert "AUTH_MODE=open" in banner
+
+
+def test_the_generated_development_hash_secret_is_named_for_what_it_is(tmp_path, caplog):
+    import logging
+
+    from app.access.keys import hash_secret
+    from config import load_config
+
+    with caplog.at_level(logging.WARNING):
+        secret = hash_secret(load_config({"APP_ENV": "development"}), str(tmp_path))
+    assert secret and (tmp_path / "key-hash.secret").exists()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("generated a development KEY_HASH_SECRET" in m for m in messages)
+    assert not any("DATA_ENCRYPTION_KEY" in m for m in messages)

@@ -62,13 +62,14 @@ def test_get_returns_the_transcript(app, store):
     assert ISO.match(body["created_at"]) and body["updated_at"] >= body["created_at"]
 
 
-def test_the_default_client_is_anonymous(app, store):
-    cid = conversation(store, client="anonymous")
+def test_the_default_client_is_its_address(app, store):
+    cid = conversation(store, client="ip:127.0.0.1")
     client = app.test_client()
     assert client.get(f"/conversations/{cid}").status_code == 200
+    assert_error(client.get(f"/conversations/{cid}", environ_base={"REMOTE_ADDR": "127.0.0.2"}), 404)
     assert_error(client.get(f"/conversations/{cid}", headers=as_("alice")), 404, "conversation_not_found")
-    with app.test_request_context():
-        assert current_caller().id == "anonymous"
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "198.51.100.7"}):
+        assert current_caller().id == "ip:198.51.100.7"
         g.caller = Caller(id="key_123", limit_key="key:123")
         assert current_caller().id == "key_123"
 

@@ -26,6 +26,16 @@ def cfg(**env):
     ("MAX_CONTENT_LENGTH", "lots", "MAX_CONTENT_LENGTH: expected a whole number"),
     ("AUTH_MODE", "maybe", "AUTH_MODE: expected one of keys, open"),
     ("RATE_LIMIT", "fast", "RATE_LIMIT: expected a rate such as 60/minute"),
+    ("RATE_LIMIT", "60/0 minute", "RATE_LIMIT: expected a rate such as 60/minute, with a count and a window of"),
+    ("TOKEN_RATE_LIMIT", "0/minute", "TOKEN_RATE_LIMIT: expected a rate such as 60/minute, with a count"),
+    ("AUTH_FAILURE_LIMIT", "20/0 hours", "AUTH_FAILURE_LIMIT: expected a rate such as 60/minute, with a count"),
+    ("TRUSTED_PROXIES", "10.0.0.0/8,nginx", "TRUSTED_PROXIES: expected a comma list of addresses or CIDRs"),
+    ("BODY_TIMEOUT", "0", "BODY_TIMEOUT: expected a number from 0.1 to 3600"),
+    ("MAX_STREAM_DURATION", "0s", "MAX_STREAM_DURATION: expected a duration"),
+    ("DB_STATEMENT_TIMEOUT", "never", "DB_STATEMENT_TIMEOUT: expected a number"),
+    ("LIMITS_TABLE", "relative/path", "LIMITS_TABLE: expected an absolute path, or fd:N"),
+    ("LIMITS_SLOTS", "10", "LIMITS_SLOTS: expected a whole number from 1024"),
+    ("ALLOW_PLAINTEXT_UPSTREAM", "maybe", "ALLOW_PLAINTEXT_UPSTREAM: expected true or false"),
     ("OFFLINE_MODEL", "perhaps", "OFFLINE_MODEL: expected true or false"),
     ("PROMPT_REDACT", "card,shoe", "PROMPT_REDACT: unknown type 'shoe'"),
     ("MODERATION", "strict", "MODERATION: expected one of off, openai"),
@@ -60,6 +70,14 @@ def test_values_are_parsed():
     assert c.OPENAI_BASE_URL == "http://localhost:11434/v1"
     assert c.PROMPT_REDACT == () and c.LOG_LEVEL == "DEBUG"
     assert parse_rate("60/minute") == (60, 60) and parse_rate("5 per 10 seconds") == (5, 10)
+    for zero in ("60/0 minute", "0/minute", "0 per 0 days"):
+        with pytest.raises(ValueError):
+            parse_rate(zero)
+    nets = cfg(TRUSTED_PROXIES=" 10.0.0.0/8 , 192.168.1.7 ,::1").TRUSTED_PROXIES
+    assert [str(n) for n in nets] == ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]
+    assert [str(n) for n in cfg().TRUSTED_PROXIES] == ["127.0.0.1/32", "::1/128"]
+    assert (cfg().BODY_TIMEOUT, cfg().MAX_STREAM_DURATION) == (30, 600)
+    assert cfg(MAX_STREAM_DURATION="90s", BODY_TIMEOUT="2.5").MAX_STREAM_DURATION == 90
 
 
 @pytest.mark.parametrize("env, mode", [
@@ -92,8 +110,51 @@ def test_production_needs_its_secrets(missing):
     del env[missing]
     with pytest.raises(ConfigError, match=f"^{missing}: production needs"):
         cfg(**env).check_serving()
-    if missing == "KEY_HASH_SECRET":
-        cfg(**env, AUTH_MODE="open").check_serving()
+
+
+def test_production_refuses_open_mode_with_one_line():
+    with pytest.raises(ConfigError) as err:
+        cfg(**PROD, OPENAI_API_KEY=KEY, AUTH_MODE="open").check_serving()
+    assert err.value.problems == ("AUTH_MODE: open mode is for one developer (callers are told apart only by "
+                                  + "address); production needs AUTH_MODE=keys",)
+    cfg(AUTH_MODE="open").check_serving()  # development is where open mode belongs
+
+
+def test_production_names_every_missing_or_invalid_setting_at_once():
+    with pytest.raises(ConfigError) as err:
+        cfg(APP_ENV="production", AUTH_MODE="open", RATE_LIMIT="fast", UPSTREAM_TIMEOUT="soon")
+    assert [problem.split(":")[0] for problem in err.value.problems] == [
+        "UPSTREAM_TIMEOUT", "RATE_LIMIT", "OPENAI_API_KEY", "AUTH_MODE", "DATA_ENCRYPTION_KEY"]
+    assert str(err.value).count("\n") == 4
+    with pytest.raises(ConfigError) as err:
+        cfg(APP_ENV="production").check_serving()
+    assert [problem.split(":")[0] for problem in err.value.problems] == [
+        "OPENAI_API_KEY", "KEY_HASH_SECRET", "DATA_ENCRYPTION_KEY"]
+
+
+def test_every_bad_value_is_named_outside_production_too():
+    with pytest.raises(ConfigError) as err:
+        cfg(RATE_LIMIT="fast", MAX_MESSAGES="many")
+    assert [problem.split(":")[0] for problem in err.value.problems] == ["RATE_LIMIT", "MAX_MESSAGES"]
+
+
+@pytest.mark.parametrize("base_url, plaintext", [
+    ("http://10.0.0.5:8000/v1", True), ("http://llm.internal/v1", True), ("https://10.0.0.5/v1", False),
+    ("http://127.0.0.1:11434/v1", False), ("http://localhost:11434/v1", False), ("http://[::1]:8000/v1", False),
+])
+def test_a_key_over_plain_http_to_another_host_is_warned_and_refused_in_production(base_url, plaintext):
+    dev = cfg(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=base_url)
+    assert dev.plaintext_upstream is plaintext
+    assert any("plain http://" in line for line in dev.banner("http://x")) is plaintext
+    dev.check_serving()
+    assert cfg(OPENAI_BASE_URL=base_url).plaintext_upstream is False  # no key, nothing to leak
+    prod = {**PROD, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": base_url}
+    if plaintext:
+        with pytest.raises(ConfigError, match="^OPENAI_BASE_URL: plain http:// to another host"):
+            cfg(**prod).check_serving()
+        cfg(**prod, ALLOW_PLAINTEXT_UPSTREAM="true").check_serving()
+    else:
+        cfg(**prod).check_serving()
 
 
 def test_production_turns_limits_on():

@@ -4,7 +4,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import requests
+from cryptography.fernet import Fernet
 from support import ROOT, LiveServer, server_env
 
 
@@ -56,15 +58,38 @@ def test_a_chunked_body_over_the_limit_is_413():
         assert small.status_code == 200
 
 
-def test_production_without_a_key_refuses_to_start_with_one_line():
-    proc = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                          env=server_env(APP_ENV="production", PORT="1"), capture_output=True, text=True, timeout=60)
+def start_failure(cmd: list[str], **env) -> list[str]:
+    """The chatgate lines a server prints when it refuses to start (it must exit, without a traceback)."""
+    proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, env=server_env(PORT="1", **env), capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode != 0
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("chatgate:")]
-    assert lines == ["chatgate: configuration error: OPENAI_API_KEY: production needs an upstream key "
-                     + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true "
-                     + "to serve the offline model"]
     assert "Traceback" not in proc.stderr
+    return [line for line in proc.stderr.splitlines() if line.startswith("chatgate:")]
+
+
+GUNICORN = ["-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+
+
+@pytest.mark.parametrize("cmd", [GUNICORN, ["wsgi.py"]], ids=["gunicorn", "dev"])
+def test_production_names_every_missing_setting_at_once(cmd):
+    assert start_failure(cmd, APP_ENV="production") == [
+        "chatgate: configuration error: OPENAI_API_KEY: production needs an upstream key "
+        + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE with SECRETS_KEY); set OFFLINE_MODEL=true to serve the offline model",
+        "chatgate: configuration error: KEY_HASH_SECRET: production needs a secret for hashing client keys "
+        + "(32+ random characters, e.g. from `openssl rand -base64 32`)",
+        "chatgate: configuration error: DATA_ENCRYPTION_KEY: production needs a key for conversation text at rest; "
+        + "make one with `flask --app wsgi db generate-key`"]
+    bad = start_failure(cmd, APP_ENV="production", OFFLINE_MODEL="true", RATE_LIMIT="60/0 minute",
+                        BODY_TIMEOUT="soon")
+    assert [line.split(":")[2].strip() for line in bad] == ["BODY_TIMEOUT", "RATE_LIMIT", "KEY_HASH_SECRET",
+                                                            "DATA_ENCRYPTION_KEY"]
+
+
+def test_production_refuses_open_mode_with_one_line():
+    assert start_failure(GUNICORN, APP_ENV="production", OFFLINE_MODEL="true", AUTH_MODE="open",
+                         DATA_ENCRYPTION_KEY=Fernet.generate_key().decode()) == [
+        "chatgate: configuration error: AUTH_MODE: open mode is for one developer (callers are told apart only "
+        + "by address); production needs AUTH_MODE=keys"]
 
 
 def test_bad_setting_stops_start_up_naming_the_variable():

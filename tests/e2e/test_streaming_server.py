@@ -92,3 +92,14 @@ def test_the_development_server_streams_too():
     with LiveServer(dev=True, OFFLINE_STREAM_DELAY="0.01") as server:
         got = read_all(server.url)
     assert got[-1] == "[DONE]" and len([e for e in got if isinstance(e, dict) and "delta" in e]) > 5
+
+
+@pytest.mark.parametrize("options", ["chunks=3000,interval_ms=10", "fault=stall,after=2,stall_s=120"],
+                         ids=["long", "stalled"])
+def test_a_stream_longer_than_max_stream_duration_ends_with_an_error_and_frees_the_upstream(mock, options):
+    mock.server.stats.reset()
+    with LiveServer(MAX_STREAM_DURATION="1s", UPSTREAM_TIMEOUT="60", **remote_env(mock, options)) as server:
+        got = read_all(server.url)  # the long one would take 30 s, the stalled one 120 s
+        assert got[-1] == {"error": {"message": "the stream ran longer than MAX_STREAM_DURATION and was ended",
+                                     "type": "timeout", "param": None, "code": "stream_too_long"}}
+        assert wait_for(lambda: mock.stats.streams_open == 0, 10) and mock.stats.streams_finished == 0

@@ -5,6 +5,7 @@ import glob
 import os
 import stat
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
@@ -12,6 +13,7 @@ from dbfixtures import identify_clients, raw_rows
 
 from app.core.turns import ChatTurns
 from app.storage.crypto import Cipher, KeyMissing, NoCipher, Undecryptable, development_key, load_cipher
+from app.storage.tables import ConversationRow, MessageRow
 from config import ConfigError, load_config
 
 PROMPT = "my locker code is PLAINTEXT-PROMPT-4711"
@@ -26,26 +28,43 @@ def key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
+HERE = "message:c1:1"
+
+
 def test_the_first_key_encrypts_and_every_key_decrypts():
     old, new = key(), key()
-    legacy = Cipher([old]).encrypt("hello")
+    legacy = Cipher([old]).encrypt("hello", HERE)
     both = Cipher([new, old])
-    assert both.decrypt(legacy) == "hello"
-    token = both.encrypt("héllo ✓")
-    assert Cipher([new]).decrypt(token) == "héllo ✓"
+    assert both.decrypt(legacy, HERE) == "hello"
+    token = both.encrypt("héllo ✓", HERE)
+    assert Cipher([new]).decrypt(token, HERE) == "héllo ✓"
     with pytest.raises(Undecryptable):
-        Cipher([old]).decrypt(token)
-    assert Cipher([new]).decrypt(both.rotate(legacy)) == "hello"
+        Cipher([old]).decrypt(token, HERE)
+    assert Cipher([new]).decrypt(both.rotate(legacy, HERE), HERE) == "hello"
+
+
+@pytest.mark.parametrize("elsewhere", ["message:c1:2", "message:c2:1", "system:c1", "message:c1:11", ""])
+def test_a_text_opens_only_where_it_was_written(elsewhere):
+    cipher = Cipher([key()])
+    token = cipher.encrypt("the diagnosis", HERE)
+    with pytest.raises(Undecryptable) as err:
+        cipher.decrypt(token, elsewhere)
+    assert "does not belong" in err.value.message and err.value.code == "undecryptable"
+    with pytest.raises(Undecryptable):
+        cipher.rotate(token, elsewhere)
+    with pytest.raises(Undecryptable):  # an unbound (pre-0003) token is refused too
+        cipher.decrypt(cipher.seal_raw(b"the diagnosis"), HERE)
+    assert cipher.decrypt(token, HERE) == "the diagnosis"
 
 
 @pytest.mark.parametrize("token", [b"", b"garbage", b"gAAAAAB" + b"A" * 80])
 def test_a_token_no_key_opens_is_a_clear_error(token):
     with pytest.raises(Undecryptable) as err:
-        Cipher([key()]).decrypt(token)
+        Cipher([key()]).decrypt(token, HERE)
     assert err.value.status == 503 and err.value.code == "undecryptable"
     assert "DATA_ENCRYPTION_KEY" in err.value.message
     with pytest.raises(Undecryptable):
-        Cipher([key()]).rotate(token)
+        Cipher([key()]).rotate(token, HERE)
 
 
 @pytest.mark.parametrize("raw", ["not-a-key", "abc,def", key()[:-2], key() + ",short", "é" * 44])
@@ -76,14 +95,14 @@ def test_production_refuses_to_serve_without_a_key():
     cipher = load_cipher(prod, "/nonexistent")
     assert isinstance(cipher, NoCipher) and repr(cipher) == "<NoCipher>"
     with pytest.raises(KeyMissing):
-        cipher.encrypt("x")
+        cipher.encrypt("x", HERE)
 
 
 def test_testing_gets_a_fresh_key_per_app():
     cfg = load_config({"APP_ENV": "testing"})
     a, b = load_cipher(cfg, "/nonexistent"), load_cipher(cfg, "/nonexistent")
     with pytest.raises(Undecryptable):
-        b.decrypt(a.encrypt("x"))
+        b.decrypt(a.encrypt("x", HERE), HERE)
 
 
 def test_development_generates_one_private_key_and_reuses_it(tmp_path):
@@ -91,7 +110,7 @@ def test_development_generates_one_private_key_and_reuses_it(tmp_path):
     first = load_cipher(cfg, str(tmp_path / "instance"))
     path = tmp_path / "instance" / "data-encryption.key"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert load_cipher(cfg, str(tmp_path / "instance")).decrypt(first.encrypt("kept")) == "kept"
+    assert load_cipher(cfg, str(tmp_path / "instance")).decrypt(first.encrypt("kept", HERE), HERE) == "kept"
 
 
 def test_workers_starting_together_agree_on_one_development_key(tmp_path):
@@ -198,3 +217,88 @@ def test_when_another_worker_writes_the_key_first_its_key_wins(tmp_path, monkeyp
     monkeypatch.setattr(crypto.os, "link", link_after_another_worker)
     assert development_key(path) == theirs
     assert os.listdir(tmp_path) == ["data-encryption.key"]
+
+
+# --- each text bound to its row, and the migration that bound the old ones
+
+
+def test_a_text_copied_into_another_clients_conversation_is_refused(db_app):
+    app = identify_clients(db_app())
+    store = app.extensions["chatgate"].conversations
+    alice = store.open("alice", None, "alice's rules")
+    store.append_turn(alice, "my diagnosis is private", "noted", model="m", finish_reason="stop", filter_action="none")
+    mallory = store.open("mallory", None, "mallory's rules")
+    store.append_turn(mallory, "hi", "hello", model="m", finish_reason="stop", filter_action="none")
+    with app.extensions["chatgate"].database.engine.begin() as conn:
+        # Someone with write access to the database, but not the key, moves ciphertext around.
+        secret = conn.exec_driver_sql(f"SELECT content FROM messages WHERE conversation_id = '{alice.id}' "
+                                      + "AND seq = 1").scalar()
+        conn.execute(MessageRow.__table__.update().where(MessageRow.conversation_id == mallory.id,
+                                                         MessageRow.seq == 1).values(content=secret))
+        rules = conn.exec_driver_sql(f"SELECT system FROM conversations WHERE id = '{alice.id}'").scalar()
+        conn.execute(ConversationRow.__table__.update().where(ConversationRow.id == mallory.id).values(system=rules))
+    resp = app.test_client().get(f"/conversations/{mallory.id}", headers={"X-Test-Client": "mallory"})
+    assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "undecryptable"
+    assert "diagnosis" not in resp.get_data(as_text=True) and "alice" not in resp.get_data(as_text=True)
+    assert store.get("alice", alice.id)[1][0].content == "my diagnosis is private"
+
+
+def test_a_message_moved_to_another_position_is_refused(db_app):
+    app = db_app()
+    store = app.extensions["chatgate"].conversations
+    conv = store.open("alice", None, None)
+    store.append_turn(conv, "first question", "first answer", model="m", finish_reason="stop", filter_action="none")
+    with app.extensions["chatgate"].database.engine.begin() as conn:
+        # Swap the question and the answer within one conversation.
+        rows = {seq: content for seq, content in conn.exec_driver_sql(
+            f"SELECT seq, content FROM messages WHERE conversation_id = '{conv.id}'")}
+        for seq, other in ((1, 2), (2, 1)):
+            conn.execute(MessageRow.__table__.update().where(MessageRow.conversation_id == conv.id,
+                                                             MessageRow.seq == seq).values(content=rows[other]))
+    with pytest.raises(Undecryptable):
+        store.get("alice", conv.id)
+
+
+def legacy_rows(app) -> str:
+    """At revision 0002, write one conversation the way 0002-era code did (bare text sealed); returns its id."""
+    database, cipher = app.extensions["chatgate"].database, app.extensions["chatgate"].cipher
+    database.downgrade("0002", cipher)
+    now = datetime.now(UTC)
+    with database.engine.begin() as conn:
+        conn.execute(ConversationRow.__table__.insert().values(
+            id="legacy1", client_id="alice", system=cipher.seal_raw(SYSTEM.encode()), turns=1, created_at=now,
+            updated_at=now))
+        conn.execute(MessageRow.__table__.insert(), [
+            {"conversation_id": "legacy1", "seq": 1, "role": "user", "content": cipher.seal_raw(PROMPT.encode()),
+             "created_at": now},
+            {"conversation_id": "legacy1", "seq": 2, "role": "assistant", "content": cipher.seal_raw(REPLY.encode()),
+             "created_at": now}])
+    return "legacy1"
+
+
+def test_the_migration_binds_existing_rows_and_the_downgrade_frees_them(db_app):
+    app = db_app()
+    store, database = app.extensions["chatgate"].conversations, app.extensions["chatgate"].database
+    conv = legacy_rows(app)
+    database.upgrade("head", app.extensions["chatgate"].cipher)
+    conversation, messages = store.get("alice", conv)
+    assert conversation.system == SYSTEM and [m.content for m in messages] == [PROMPT, REPLY]
+    database.upgrade("head", app.extensions["chatgate"].cipher)  # again: nothing to do, nothing broken
+    assert store.get("alice", conv)[1][1].content == REPLY
+    database.downgrade("0002", app.extensions["chatgate"].cipher)
+    raw = raw_rows(app, "SELECT content FROM messages ORDER BY seq")
+    assert [app.extensions["chatgate"].cipher.open_raw(c) for (c,) in raw] == [PROMPT.encode(), REPLY.encode()]
+    database.upgrade("head", app.extensions["chatgate"].cipher)
+    assert store.get("alice", conv)[0].system == SYSTEM
+    out = app.test_cli_runner().invoke(args=["db", "rotate-key"])
+    assert out.exit_code == 0 and "re-encrypted 3 rows" in out.output
+
+
+def test_the_migration_needs_the_key_when_there_is_text_to_bind(db_app):
+    app = db_app()
+    legacy_rows(app)
+    with pytest.raises(ConfigError, match="^DATA_ENCRYPTION_KEY: migration 0003_hardening re-encrypts stored text"):
+        app.extensions["chatgate"].database.upgrade("head", None)
+    out = app.test_cli_runner().invoke(args=["db", "upgrade"])  # the CLI passes the app's key: it works
+    assert out.exit_code == 0, out.output
+    assert app.extensions["chatgate"].conversations.get("alice", "legacy1")[1][0].content == PROMPT

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.upstream.sse_codec import SSEEvent, encode_sse, iter_sse
+from app.upstream.sse_codec import SSEEvent, SSETooLarge, encode_sse, iter_sse
 
 
 def parse(*chunks: bytes) -> list[SSEEvent]:
@@ -125,3 +125,19 @@ def test_encode_then_parse_round_trips(messages: list[str]) -> None:
     stream = b"".join(encode_sse(m) for m in messages)
     normalized = [m.replace("\r\n", "\n").replace("\r", "\n") for m in messages]
     assert [e.data for e in parse(stream)] == normalized
+
+
+@pytest.mark.parametrize("chunks", [
+    [b"data: " + b"x" * 50],                            # one unterminated line in one piece
+    [b"data: " + b"x" * 30, b"x" * 30],                 # ... or growing over several
+    [b"data: " + b"x" * 60 + b"\n"],                    # a terminated line that is simply too long
+    [b"data: " + b"x" * 30 + b"\ndata: " + b"y" * 30 + b"\n"],  # lines under the bound, the event over it
+])
+def test_a_line_or_event_past_the_bound_raises_instead_of_growing(chunks):
+    with pytest.raises(SSETooLarge):
+        list(iter_sse(chunks, max_event=50))
+
+
+def test_events_within_the_bound_pass_and_the_count_restarts_per_event():
+    chunks = [b"data: " + b"a" * 40 + b"\n\n", b"data: " + b"b" * 40 + b"\n\n"]
+    assert [len(e.data) for e in iter_sse(chunks, max_event=50)] == [40, 40]

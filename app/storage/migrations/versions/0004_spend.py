@@ -1,7 +1,7 @@
 """Spend: the cost of every ledger row, and dollar budgets on client keys.
 
 Revision ID: 0004_spend
-Revises: 0002
+Revises: 0003_hardening
 Create Date: 2026-12-06
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_spend"
-down_revision = "0002"
+down_revision = "0003_hardening"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from app.access.budgets import Budgets, over_budget, periods
-from app.access.counters import MemoryCounters, RedisCounters
+from app.access.counters import MemoryCounters
+from app.access.redis_counters import RedisCounters
 from app.access.keys import Caller
 from app.errors import RateLimited, ServiceUnavailable, StoreDown
 

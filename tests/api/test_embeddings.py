@@ -114,5 +114,5 @@ def test_inputs_count_toward_the_token_limit_and_reach_the_ledger(make_app):
     assert embed(client, input="a few words").status_code == 200
     refused = embed(client, input="x" * 200)
     assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "token_limit_exceeded"
-    [row] = app.extensions["chatgate"].ledger.totals("anonymous", 1)
+    [row] = app.extensions["chatgate"].ledger.totals("ip:127.0.0.1", 1)
     assert row["requests"] == 1 and row["model"] == MODEL and row["completion_tokens"] == 0  # the refusal cost nothing

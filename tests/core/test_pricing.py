@@ -111,7 +111,7 @@ def test_chat_reply_stream_end_and_v1_usage_carry_the_same_cost_as_the_ledger(cl
     table = app.extensions["chatgate"].prices
     for usage in (chat, end, v1, v1_stream):
         assert usage["cost_usd"] == table.cost_micros("gpt-4o-mini", usage) / 1e6 > 0
-    rows = app.extensions["chatgate"].ledger.totals("anonymous", 1)
+    rows = app.extensions["chatgate"].ledger.totals("ip:127.0.0.1", 1)
     assert rows[0]["requests"] == 4
     assert rows[0]["cost_usd"] == pytest.approx(sum(u["cost_usd"] for u in (chat, end, v1, v1_stream)))
     assert client.get("/usage").json["data"] == rows

@@ -28,6 +28,9 @@ def chat_completions():
     req = validate(ChatCompletionRequest, body)
     gw = services().gateway
     gw.bounds.check_messages(body["messages"])
+    prediction = body.get("prediction")
+    if isinstance(prediction, dict):
+        gw.bounds.check_content("prediction.content", prediction.get("content"))
     if req.stream and (req.n or 1) > 1:
         raise InvalidRequest("n greater than 1 cannot be streamed", param="n", code="unsupported_value")
     # Validation is strict (no coercion), so the client's own JSON is what goes upstream, as given.

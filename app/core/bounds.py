@@ -57,17 +57,21 @@ class Bounds:
         """One client-written text against MAX_PROMPT_CHARS (see ``check_text``)."""
         check_text(name, value, self.max_prompt_chars, required=required)
 
+    def check_content(self, name: str, content: object, *, required: bool = False) -> None:
+        """A string, or a list of text parts, against MAX_PROMPT_CHARS (see ``check_text``)."""
+        if isinstance(content, str):
+            self.check_text(name, content, required=required)
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                text = part.get("text") if isinstance(part, dict) else None
+                if isinstance(text, str):
+                    self.check_text(f"{name}.{j}.text", text)
+
     def check_messages(self, messages: list[dict]) -> None:
         """Every text of OpenAI-style messages; a user message must say something."""
         for i, message in enumerate(messages):
-            content = message.get("content")
-            if isinstance(content, str):
-                self.check_text(f"messages.{i}.content", content, required=message.get("role") == "user")
-            elif isinstance(content, list):
-                for j, part in enumerate(content):
-                    text = part.get("text") if isinstance(part, dict) else None
-                    if isinstance(text, str):
-                        self.check_text(f"messages.{i}.content.{j}.text", text)
+            self.check_content(f"messages.{i}.content", message.get("content"),
+                               required=message.get("role") == "user")
 
     def check_inputs(self, inputs: list[str]) -> None:
         """Embedding inputs: how many, each text, and their total size."""

@@ -192,6 +192,14 @@ def _describe_checks(defs: dict, settings) -> None:
             branch["enum"] = list(settings.ALLOWED_MODELS)
     for branch in _branches(defs, "EmbeddingsRequest", "model", "string"):
         branch["enum"] = list(settings.ALLOWED_EMBEDDING_MODELS)
+    # Every embedding input is checked like a prompt: not blank, no NUL, at most MAX_PROMPT_CHARS.
+    required_text = {"type": "string", "maxLength": limit,
+                     "pattern": rf"^[^\u0000]*[^\u0000{spaces}][^\u0000]*$"}
+    for branch in _branches(defs, "EmbeddingsRequest", "input", "string"):
+        branch.update(required_text)
+    for branch in _branches(defs, "EmbeddingsRequest", "input", "array"):
+        branch["items"] = dict(required_text)
+    _refused(defs)
     for model, prop in REPLY_CAP_FIELDS:
         for branch in _branches(defs, model, prop, "integer"):
             branch["maximum"] = settings.MAX_TOKENS_CAP
@@ -204,6 +212,27 @@ def _describe_checks(defs: dict, settings) -> None:
         defs["ChatCompletionRequest"]["if"] = {"properties": {"stream": {"const": True}}, "required": ["stream"]}
         defs["ChatCompletionRequest"]["then"] = {"properties": {"n": {"anyOf": [{"type": "null"},
                                                                                  {"maximum": 1}]}}}
+
+
+# Documented fields whose only accepted value is "not set" (or false): each has a reason in its schema module.
+REFUSED_VALUES = {
+    ("ResponsesRequest", "previous_response_id"): ({"type": "null"}, "chatgate stores no responses."),
+    ("ResponsesRequest", "store"): ({"anyOf": [{"const": False}, {"type": "null"}]},
+                                    "chatgate stores no responses."),
+    ("ChatCompletionRequest", "audio"): ({"type": "null"},
+                                         "Audio output is refused: a spoken reply cannot pass the reply filter."),
+    ("ChatCompletionRequest", "modalities"): (
+        {"anyOf": [{"type": "array", "items": {"const": "text"}, "minItems": 1, "maxItems": 2}, {"type": "null"}]},
+        "Text only: a spoken reply cannot pass the reply filter."),
+}
+
+
+def _refused(defs: dict) -> None:
+    """Narrow the fields chatgate refuses some values of to what it accepts, saying why."""
+    for (model, prop), (schema, why) in REFUSED_VALUES.items():
+        props = defs.get(model, {}).get("properties", {})
+        if prop in props:
+            props[prop] = {**schema, "description": why}
 
 
 def _branches(defs: dict, model: str, prop: str, kind: str) -> list[dict]:

@@ -108,7 +108,8 @@ async function checkStreamedRedaction(page) {
   assert.equal(await reply.locator('.badge-redacted').innerText(), 'redacted: email ×1');
   assert.equal(await reply.locator('.badge-model').innerText(), 'gpt-4o-mini');
   assert.match(await reply.locator('.badge-tokens').innerText(), /^\d+ tokens$/);
-  assert.equal(await reply.locator('.badge-cost').count(), 0, 'no cost badge without usage.cost_usd');
+  // Every reply is priced now (the offline model answers as gpt-4o-mini, which has a price).
+  assert.match(await reply.locator('.badge-cost').innerText(), /^\$\d/, 'the cost badge shows usage.cost_usd');
   assert.equal(await page.locator('.msg-user .text').first().innerText(), EMAIL_PROMPT);
   assert.ok(await page.evaluate(() => window.__mutations) > 1, 'the reply arrived in several pieces');
   assert.equal(await page.locator('#log').getAttribute('aria-busy'), 'false');

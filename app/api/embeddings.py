@@ -20,6 +20,7 @@ def embeddings():
     gw.bounds.check_inputs(inputs)
     payload: dict = {"model": gw.resolve_embedding_model(req.model), "input": gw.guard.texts(inputs)}
     payload.update({name: body[name] for name in EMBEDDING_OPTIONS if body.get(name) is not None})
+    gw.bounds.check_embedding_reply(payload)
     if req.user is not None:
         payload["user"] = gw.guard.prose(req.user)
     return jsonify(gw.embed(payload, current_caller(), "/v1/embeddings"))

@@ -30,8 +30,8 @@ def create_response():
     body = read_json_object(request)
     req = validate(ResponsesRequest, body)
     gw = services().gateway
+    check_texts(gw.bounds, body)
     payload = tr.chat_payload(body, gw.resolve_model(req.model))
-    gw.bounds.check_messages(payload["messages"])
     payload = gw.guard.payload(payload)
     if req.metadata:
         body = {**body, "metadata": {k: gw.guard.prose(v) for k, v in req.metadata.items()}}
@@ -42,6 +42,23 @@ def create_response():
         events = ResponseEvents(body, stream)
         return sse_response(stream, events.frames, opening=events.opening())
     return jsonify(tr.response_object(body, gw.complete(payload, current_caller(), ENDPOINT)))
+
+
+def check_texts(bounds, body: dict) -> None:
+    """Every text the client wrote, named by its own path: input, instructions, items and their parts."""
+    if body.get("instructions") is not None:
+        bounds.check_text("instructions", body["instructions"])
+    given = body["input"]
+    if isinstance(given, str):
+        bounds.check_text("input", given, required=True)
+        return
+    for i, item in enumerate(given):
+        if "content" in item:
+            bounds.check_content(f"input.{i}.content", item["content"])
+        elif "output" in item:
+            bounds.check_content(f"input.{i}.output", item["output"])
+        elif "arguments" in item:
+            bounds.check_text(f"input.{i}.arguments", item["arguments"])
 
 
 class ResponseEvents:

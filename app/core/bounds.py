@@ -17,6 +17,13 @@ from .estimate import request_texts
 REPLY_CAP_FIELDS = ("max_tokens", "max_completion_tokens")
 # OpenAI's own limit on the inputs of one embeddings call.
 MAX_EMBEDDING_INPUTS = 2048
+# What one embeddings reply may weigh (the upstream client reads no more), and what one number of it may
+# take: a float written as JSON ("-0.0123456789012345,"), or four bytes of float32 in base64.
+MAX_EMBEDDINGS_REPLY_BYTES = 60 * 1024 * 1024
+BYTES_PER_FLOAT = {"float": 22, "base64": 6}
+# Vector sizes of OpenAI's models by default; an unknown model is assumed to be as large as the largest.
+DEFAULT_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
+                      "text-embedding-ada-002": 1536}
 # OpenAI's reasoning models (o1, o3, o4-mini …, the gpt-5 family) refuse max_tokens and take
 # max_completion_tokens; every other model, and every other server (Ollama, vLLM …), takes max_tokens.
 _COMPLETION_TOKENS_MODELS = re.compile(r"^(o\d|gpt-5)")
@@ -84,6 +91,17 @@ class Bounds:
         if total > self.max_total_chars:
             raise InvalidRequest(f"the inputs are too long ({total} characters, at most {self.max_total_chars})",
                                  param="input", code="too_long")
+
+    def check_embedding_reply(self, payload: dict) -> None:
+        """Refuse an embeddings call whose reply could outgrow what is read of one (send fewer, or base64)."""
+        count = len(payload["input"])
+        dims = payload.get("dimensions") or DEFAULT_DIMENSIONS.get(payload["model"], 3072)
+        size = count * dims * BYTES_PER_FLOAT[payload.get("encoding_format") or "float"]
+        if size > MAX_EMBEDDINGS_REPLY_BYTES:
+            mb, most = size // (1024 * 1024), MAX_EMBEDDINGS_REPLY_BYTES // (1024 * 1024)
+            raise InvalidRequest(f"the reply to {count} inputs of {dims} dimensions could be about {mb} MB, "
+                                 + f"over {most} MB; send fewer inputs per call, fewer dimensions, "
+                                 + "or encoding_format base64", param="input", code="reply_too_large")
 
     def check_payload(self, payload: dict) -> int:
         """Message count, total size and reply caps of an upstream request; returns the reply's token cap.

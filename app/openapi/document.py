@@ -17,6 +17,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .. import errors
 from ..api import embeddings_schemas, openai_messages, openai_schemas, responses_schemas, schemas
+from ..core.bounds import MAX_EMBEDDING_INPUTS
 from .bodies import DOC_MODELS
 from .operations import OPERATIONS, Op
 
@@ -167,6 +168,9 @@ def _schemas(ops: list[Op], settings) -> dict:
 TEXT_FIELDS = {("ChatRequest", "prompt"): True, ("ChatRequest", "system"): False,
                ("UserMessage", "content"): True, ("SystemMessage", "content"): False,
                ("DeveloperMessage", "content"): False,
+               ("ResponsesRequest", "input"): True, ("ResponsesRequest", "instructions"): False,
+               ("InputText", "text"): False, ("OutputText", "text"): False, ("MessageItem", "content"): False,
+               ("FunctionCallOutputItem", "output"): False,
                ("AssistantMessage", "content"): False, ("ToolMessage", "content"): False,
                ("TextPart", "text"): False}
 MODEL_FIELDS = (("ChatRequest", "model"), ("ChatCompletionRequest", "model"), ("ResponsesRequest", "model"))
@@ -199,6 +203,7 @@ def _describe_checks(defs: dict, settings) -> None:
         branch.update(required_text)
     for branch in _branches(defs, "EmbeddingsRequest", "input", "array"):
         branch["items"] = dict(required_text)
+        branch["maxItems"] = MAX_EMBEDDING_INPUTS
     _refused(defs)
     for model, prop in REPLY_CAP_FIELDS:
         for branch in _branches(defs, model, prop, "integer"):

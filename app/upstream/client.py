@@ -32,7 +32,7 @@ from ..errors import (
 from ..ops.metrics import NULL
 from ..ops.record import current
 from . import retry
-from .stream import MAX_BODY_BYTES, ChatStream, read_bounded
+from .stream import MAX_BODY_BYTES, MAX_EMBEDDINGS_BYTES, ChatStream, read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class UpstreamClient:
 
     def embeddings(self, payload: dict) -> dict:
         """One embeddings call, its body checked enough to relay."""
-        body = self._json("/embeddings", payload)
+        body = self._json("/embeddings", payload, MAX_EMBEDDINGS_BYTES)
         return check_embeddings(body, len(payload["input"]) if isinstance(payload["input"], list) else 1)
 
     def moderate(self, text: str) -> bool:
@@ -103,12 +103,12 @@ class UpstreamClient:
         except (KeyError, IndexError, TypeError):
             raise UpstreamBadResponse() from None
 
-    def _json(self, path: str, payload: dict):
-        """The JSON body of a non-streamed call, read to at most MAX_BODY_BYTES."""
+    def _json(self, path: str, payload: dict, limit: int = MAX_BODY_BYTES):
+        """The JSON body of a non-streamed call, read to at most ``limit`` bytes."""
         resp = self._send(path, payload)
         record, started = current(), perf_counter()
         try:
-            raw = read_bounded(resp, MAX_BODY_BYTES)
+            raw = read_bounded(resp, limit)
         except (requests.RequestException, OSError) as err:
             raise _transport_error(err) from None
         finally:

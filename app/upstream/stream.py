@@ -22,6 +22,9 @@ from .sse_codec import SSETooLarge, iter_sse
 
 READ_SIZE = 65536
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# Vectors are bulky: 1,000 inputs of 1,536 floats are about 34 MB of JSON. The gateway refuses a request
+# whose reply could be larger than this before it is sent (core.bounds.check_embedding_reply).
+MAX_EMBEDDINGS_BYTES = 64 * 1024 * 1024
 MAX_EVENT_CHARS = 1024 * 1024
 
 

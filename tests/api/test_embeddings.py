@@ -116,3 +116,24 @@ def test_inputs_count_toward_the_token_limit_and_reach_the_ledger(make_app):
     assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "token_limit_exceeded"
     [row] = app.extensions["chatgate"].ledger.totals("ip:127.0.0.1", 1)
     assert row["requests"] == 1 and row["model"] == MODEL and row["completion_tokens"] == 0  # the refusal cost nothing
+
+
+@pytest.mark.parametrize("count, dims, encoding, ok", [
+    (1000, 1536, "float", True),       # a usual batch fits
+    (2048, 1536, "base64", True),      # the most inputs OpenAI takes, encoded compactly
+    (2048, 1536, "float", False),      # the same as JSON floats could be about 66 MB
+    (100, 8192, None, True),
+    (2048, 8192, "base64", False),
+])
+@responses.activate
+def test_a_reply_that_could_outgrow_the_read_bound_is_refused_up_front(remote, count, dims, encoding, ok):
+    responses.post(URL, json=upstream_body(count, 1))
+    body = {"input": [f"text {i}" for i in range(count)], "dimensions": dims}
+    if encoding:
+        body["encoding_format"] = encoding
+    resp = embed(remote, **body)
+    if ok:
+        assert resp.status_code == 200, resp.get_json()
+    else:
+        assert resp.status_code == 400 and resp.get_json()["error"]["code"] == "reply_too_large"
+        assert "base64" in resp.get_json()["error"]["message"] and len(responses.calls) == 0

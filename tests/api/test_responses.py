@@ -254,3 +254,18 @@ def test_responses_count_against_limits_and_reach_the_ledger(make_app):
     rows = app.extensions["chatgate"].ledger.totals("ip:127.0.0.1", 1)
     app.extensions["chatgate"].ledger.flush()
     assert rows and rows[0]["requests"] == 2
+
+
+@pytest.mark.parametrize("body, param, code", [
+    ({"input": ""}, "input", "empty_value"),
+    ({"input": "  \n"}, "input", "empty_value"),
+    ({"input": "x\x00y"}, "input", "invalid_value"),
+    ({"input": "hi", "instructions": "a\x00"}, "instructions", "invalid_value"),
+    ({"input": [{"role": "user", "content": [{"type": "input_text", "text": "\x00"}]}]}, "input.0.content.0.text",
+     "invalid_value"),
+    ({"input": [{"type": "function_call_output", "call_id": "c", "output": "\x00"}]}, "input.0.output",
+     "invalid_value"),
+])
+def test_texts_are_checked_where_the_client_wrote_them(client, body, param, code):
+    error = post(client, **body).get_json()["error"]
+    assert (error["param"], error["code"]) == (param, code), error

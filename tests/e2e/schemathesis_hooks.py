@@ -6,7 +6,8 @@ import schemathesis
 # Integer fields of the request bodies. JSON Schema counts 256.0 as an integer and schemathesis
 # sends such values on purpose, but the gateway's strict validation (no type coercion, as the
 # design asks) refuses a float where an integer belongs; no JSON Schema keyword can say so.
-INTEGER_FIELDS = frozenset({"max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs"})
+INTEGER_FIELDS = frozenset({"max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs",
+                            "max_output_tokens", "dimensions"})
 
 
 @schemathesis.hook
@@ -24,8 +25,11 @@ def map_body(context, body):
 UNDESCRIBABLE = {
     # A cursor is opaque: any string fits its schema, only the server's own pass.
     ("invalid_cursor", "cursor"),
-    # MAX_TOTAL_CHARS bounds the sum of all message texts, a sum across fields.
+    # MAX_TOTAL_CHARS bounds the sum of all message texts, a sum across fields (and of all embedding inputs).
     ("too_long", "messages"),
+    ("too_long", "input"),
+    # An embeddings reply is bounded by inputs x dimensions x encoding, a product across fields.
+    ("reply_too_large", "input"),
 }
 
 

@@ -220,7 +220,7 @@ def _describe_checks(defs: dict, settings) -> None:
 
 
 # Documented fields whose only accepted value is "not set" (or false): each has a reason in its schema module.
-REFUSED_VALUES = {
+REFUSED_VALUES: dict[tuple[str, str], tuple[dict, str]] = {
     ("ResponsesRequest", "previous_response_id"): ({"type": "null"}, "chatgate stores no responses."),
     ("ResponsesRequest", "store"): ({"anyOf": [{"const": False}, {"type": "null"}]},
                                     "chatgate stores no responses."),

@@ -3,23 +3,19 @@
 Nothing here runs at import time: ``load_config()`` reads the environment
 when the app is built. Every value is parsed strictly; a bad one raises
 ``ConfigError`` whose message is one line naming the variable and what it
-accepts. The upstream key is loaded from ``OPENAI_API_KEY``, else
-``OPENAI_API_KEY_FILE``, else an encrypted ``SECRETS_FILE``, and is kept in a
-``Secret`` so it never shows in a repr, log line or traceback.
+accepts. The upstream key is loaded by ``upstream_key``.
 """
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from . import parsers
 from .parsers import Secret
-from .secrets_file import read_secrets_file
+from .upstream_key import load_api_key
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENVIRONMENTS = ("development", "production", "testing")
@@ -52,6 +48,9 @@ class Config:
     CONVERSATION_TTL = 30 * 86400
     DATA_ENCRYPTION_KEY: Secret | None = None
     REDIS_URL = None
+    CACHE_TTL = 0  # seconds; 0 is off
+    CACHE_SCOPE = "key"
+    CACHE_MAX_ENTRIES = 10_000
     TLS_CERT_FILE = None
     TLS_KEY_FILE = None
     TRUSTED_PROXY_HOPS = 0
@@ -103,6 +102,9 @@ class Config:
         "CONVERSATION_TTL": parsers.duration,
         "DATA_ENCRYPTION_KEY": parsers.fernet_keys,
         "REDIS_URL": parsers.redis_url,
+        "CACHE_TTL": parsers.duration_or_off,
+        "CACHE_SCOPE": parsers.choice("key", "shared"),
+        "CACHE_MAX_ENTRIES": parsers.integer(1, 10_000_000),
         "TLS_CERT_FILE": parsers.path,
         "TLS_KEY_FILE": parsers.path,
         "TRUSTED_PROXY_HOPS": parsers.integer(0, 10),
@@ -225,6 +227,10 @@ class Config:
                  f"  upstream: {upstream}",
                  f"  storage: {parsers.without_password(self.DATABASE_URL)}",
                  f"  limits: {limits} (store: {store}, fail {self.LIMITS_FAIL})"]
+        if self.CACHE_TTL:
+            where = "Redis" if self.REDIS_URL else "the database"
+            lines.append(f"  response cache: {self.CACHE_TTL} s, {self.CACHE_SCOPE} scope, "
+                         + f"at most {self.CACHE_MAX_ENTRIES} entries in {where}")
         if self.offline:
             lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
                          + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")
@@ -281,36 +287,3 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError("APP_ENV: expected one of " + ", ".join(ENVIRONMENTS))
     return CONFIGS[env](environ)
 
-
-# --- the upstream key
-
-
-def load_api_key(environ: Mapping[str, str]) -> tuple[Secret | None, str]:
-    """The upstream key and where it came from: env, file, secrets file or none."""
-    raw = (environ.get("OPENAI_API_KEY") or "").strip()
-    if raw:
-        return _checked_key(raw, "OPENAI_API_KEY"), "env"
-    path = (environ.get("OPENAI_API_KEY_FILE") or "").strip()
-    if path:
-        try:
-            raw = Path(path).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            raise ConfigError("OPENAI_API_KEY_FILE: no readable UTF-8 file at the given path") from None
-        if not raw:
-            raise ConfigError("OPENAI_API_KEY_FILE: the file is empty")
-        return _checked_key(raw, "OPENAI_API_KEY_FILE"), "file"
-    secrets_file = (environ.get("SECRETS_FILE") or "").strip()
-    if secrets_file:
-        secrets = read_secrets_file(secrets_file, environ.get("SECRETS_KEY") or "")
-        raw = str(secrets.get("OPENAI_API_KEY") or "").strip()
-        if not raw:
-            raise ConfigError("SECRETS_FILE: the file holds no OPENAI_API_KEY")
-        return _checked_key(raw, "SECRETS_FILE"), "secrets-file"
-    return None, "none"
-
-
-def _checked_key(raw: str, name: str) -> Secret:
-    # A key with whitespace or control characters would corrupt the Authorization header.
-    if not re.fullmatch(r"[\x21-\x7e]{8,512}", raw):
-        raise ConfigError(f"{name}: the key must be 8 to 512 printable ASCII characters without spaces")
-    return Secret(raw)

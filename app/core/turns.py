@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..storage.conversations import ConversationStore, StoredConversation
+from .cache import DEFAULT, CacheControl
 from .estimate import estimate_messages
 from .gateway import Completion, Gateway
 from .reply_stream import ReplyStream, StreamEnd
@@ -56,14 +57,14 @@ class ChatTurns:
         self.store = store
         self.history_budget = history_budget
 
-    def complete(self, caller, chat: ChatInput) -> tuple[Completion, str]:
-        """One whole reply, stored; returns it with its conversation id."""
+    def complete(self, caller, chat: ChatInput, control: CacheControl = DEFAULT) -> tuple[Completion, str]:
+        """One whole reply (fresh or from the response cache), stored; returns it with its conversation id."""
         turn = self._begin(caller, chat)
-        done = self.gateway.complete(turn.payload, caller, self.ENDPOINT)
+        done = self.gateway.complete(turn.payload, caller, self.ENDPOINT, control)
         first = done.choices[0]
         return done, turn.save(first.reply, first.finish_reason, first.filter.action)
 
-    def stream(self, caller, chat: ChatInput) -> ReplyStream:
+    def stream(self, caller, chat: ChatInput, control: CacheControl = DEFAULT) -> ReplyStream:
         """A streamed reply whose turn is stored before its end event (which then names the conversation)."""
         turn = self._begin(caller, chat)
         turn.payload["stream"] = True
@@ -72,7 +73,7 @@ class ChatTurns:
         def store_turn(end: StreamEnd) -> None:
             end.conversation_id = turn.save(end.reply, end.finish_reason, end.filter.action)
 
-        return self.gateway.open_stream(turn.payload, caller, self.ENDPOINT, on_end=store_turn)
+        return self.gateway.open_stream(turn.payload, caller, self.ENDPOINT, on_end=store_turn, control=control)
 
     def history(self, conversation: StoredConversation) -> list[dict]:
         """System prompt (always) plus the newest whole turns that fit the budget, oldest first."""

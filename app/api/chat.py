@@ -9,6 +9,7 @@ from ..core.reply_stream import ReplyStream
 from ..core.turns import ChatInput
 from .admission import current_caller, services
 from .body import read_json_object, validate
+from .caching import cache_control, with_cache_headers
 from .event_stream import DONE, event, sse_response
 from .schemas import SAMPLING_FIELDS, ChatRequest
 
@@ -24,12 +25,13 @@ def chat():
                            model=req.model, params=params)
     turns = services().turns
     if req.stream:
-        stream = turns.stream(current_caller(), chat_input)
+        stream = turns.stream(current_caller(), chat_input, cache_control())
         return sse_response(stream, _chat_frames(stream))
-    done, conversation_id = turns.complete(current_caller(), chat_input)
+    done, conversation_id = turns.complete(current_caller(), chat_input, cache_control())
     first = done.choices[0]
-    return jsonify(id=done.id, conversation_id=conversation_id, model=done.model, reply=first.reply,
-                   finish_reason=first.finish_reason, usage=done.usage, filter=first.filter.to_dict())
+    return with_cache_headers(jsonify(id=done.id, conversation_id=conversation_id, model=done.model,
+                                      reply=first.reply, finish_reason=first.finish_reason, usage=done.usage,
+                                      filter=first.filter.to_dict()), done.cache)
 
 
 def _chat_frames(stream: ReplyStream):

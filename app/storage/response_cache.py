@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import APIError, KeyMissing, StorageUnavailable, StoreDown, Undecryptable, translate
 from ..ops.metrics import NULL
@@ -192,7 +193,11 @@ class CacheStore:
 
 
 def _outage(err: Exception) -> bool:
-    """True for failures of the backend itself (unreachable, timed out, no key), which a cache may shrug off."""
-    if isinstance(err, (StorageUnavailable, StoreDown, RedisError, OSError)):
+    """True for failures of the backend itself, which a cache may shrug off.
+
+    Unreachable, timed out, no key, and any error the database driver reports (a table missing
+    under an older schema too): a cache that cannot be used is a miss, never a failed request.
+    """
+    if isinstance(err, (StorageUnavailable, StoreDown, RedisError, OSError, DBAPIError)):
         return True
     return isinstance(translate(err), (StorageUnavailable, StoreDown))

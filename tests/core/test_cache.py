@@ -43,7 +43,8 @@ def cache(scope="key", policy="p1", store=None, clock=lambda: 1000.0) -> Respons
 
 def test_the_key_ignores_field_order_whitespace_and_how_a_number_is_written():
     c = cache()
-    reordered = json.loads('{ "temperature" : 0.5,\n "messages":[{"content":"Hello","role":"user"}],"model":"gpt-4o-mini"}')
+    reordered = json.loads('{ "temperature" : 0.5,\n "messages":[{"content":"Hello","role":"user"}],'
+                           + ' "model":"gpt-4o-mini"}')
     assert c.key(reordered, ALICE) == c.key(PAYLOAD, ALICE)
     assert c.key({**PAYLOAD, "max_tokens": 256.0}, ALICE) == c.key({**PAYLOAD, "max_tokens": 256}, ALICE)
     assert c.key({**PAYLOAD, "temperature": 0.50}, ALICE) == c.key(PAYLOAD, ALICE)
@@ -191,9 +192,9 @@ def test_pieces_cut_at_word_ends_and_lose_nothing():
 def test_a_replay_is_several_chunks_that_gather_back_into_the_body():
     body = {"id": "chatcmpl-7", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini",
             "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": None, "message": {
-                "role": "assistant", "content": "Let me look that up for you, one moment please.", "refusal": "not that",
-                "tool_calls": [{"id": "call_1", "type": "function",
-                                "function": {"name": "lookup", "arguments": '{"city": "Paris", "country": "France"}'}},
+                "role": "assistant", "content": "Let me look that up for you, one moment.", "refusal": "not that",
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                                    "name": "lookup", "arguments": '{"city": "Paris", "country": "France"}'}},
                                {"id": "call_2", "type": "custom", "custom": {"name": "shell", "input": "ls -l"}}]}}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}}
     chunks = list(ReplayStream(body))

@@ -45,6 +45,8 @@ class Op:
     query: tuple[tuple[str, dict, str], ...] = ()
     # link name -> (target operationId, runtime expression for its conversation_id)
     links: dict = field(default_factory=dict)
+    # Answered from the response cache when it is on: Cache-Control in, X-Cache and Age out.
+    cached: bool = False
 
     def models(self) -> Iterator[tuple[str, JsonSchemaMode]]:
         """(model name, json-schema mode) for every schema this operation names."""
@@ -115,20 +117,21 @@ OPERATIONS: tuple[Op, ...] = (
        {200: ("The filtered reply: JSON, or server-sent events when `stream` is true.",
               ((JSON, "ChatResponse"), (SSE, "ChatStreamDelta|ChatStreamEnd")))},
        description=CHAT_DESCRIPTION,
-       body="ChatRequest", body_examples=CHAT_EXAMPLES, errors=(*BODY_ERRORS, 404, *UPSTREAM_ERRORS),
+       body="ChatRequest", body_examples=CHAT_EXAMPLES, errors=(*BODY_ERRORS, 404, *UPSTREAM_ERRORS), cached=True,
        links={"GetConversation": ("getConversation", "$response.body#/conversation_id"),
               "DeleteConversation": ("deleteConversation", "$response.body#/conversation_id")}),
     Op("post", "/v1/chat/completions", "createChatCompletion", "OpenAI-compatible chat completion", "openai",
        {200: ("An OpenAI chat.completion, or chat.completion.chunk events when `stream` is true.",
               ((JSON, "ChatCompletion"), (SSE, "ChatCompletionChunk")))},
        description="The same pipeline as POST /chat behind OpenAI's request and response shapes.",
-       body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES, errors=BODY_ERRORS + UPSTREAM_ERRORS),
+       body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES, errors=BODY_ERRORS + UPSTREAM_ERRORS,
+       cached=True),
     Op("post", "/v1/responses", "createResponse", "OpenAI Responses API (stateless), over chat completions",
        "openai",
        {200: ("A response object, or the Responses event stream when `stream` is true.",
               ((JSON, "ResponseObject"), (SSE, "ResponseStreamEvent")))},
        description=RESPONSES_DESCRIPTION, body="ResponsesRequest", body_examples=RESPONSES_EXAMPLES,
-       errors=BODY_ERRORS + UPSTREAM_ERRORS),
+       errors=BODY_ERRORS + UPSTREAM_ERRORS, cached=True),
     Op("post", "/v1/embeddings", "createEmbedding", "OpenAI-compatible embeddings", "openai",
        {200: ("One vector per input, in input order.", ((JSON, "EmbeddingList"),))},
        description=EMBEDDINGS_DESCRIPTION, body="EmbeddingsRequest", body_examples=EMBEDDINGS_EXAMPLES,

@@ -10,7 +10,8 @@ queue itself, and other processes see the entry once it is written.
 Any failure of the backend (database or Redis down, an entry no configured
 key opens) makes the lookup a miss: the request goes upstream as if there were
 no cache. The first failure logs one warning and the cache rests for
-``REST_SECONDS`` (so a hung backend costs one timeout, not one per request);
+``REST_SECONDS``, neither reading nor keeping anything (so a hung backend
+costs one timeout, not one per request);
 ``chatgate_cache_requests_total{result="error"}`` counts every failure.
 """
 from __future__ import annotations
@@ -99,6 +100,8 @@ class CacheStore:
     def put(self, digest: str, body: dict) -> None:
         """Queue ``body`` to be stored under ``digest``; the writer encrypts and writes it shortly."""
         stored_at = self._clock()
+        if stored_at < self._resting_until:
+            return  # the backend is down: keep nothing, so every request of an outage is a plain miss
         # Serialised now: the caller goes on to use ``body``, and every hit gets a fresh copy.
         entry = json.dumps({"stored_at": stored_at, "body": body}, ensure_ascii=False, separators=(",", ":"))
         with self._lock:

@@ -184,8 +184,8 @@ def test_an_outage_is_a_miss_one_warning_and_a_rest(caplog):
         assert store.get(digest(1)) is None  # resting: the backend is not asked again
         assert Down.calls == 1
         store.put(digest(1), BODY)
-        assert store.get(digest(1)) is not None  # this process still answers from its queue
-        assert store.flush() == 0  # dropped while resting
+        assert store.get(digest(1)) is None  # nothing is kept while resting, not even in this process
+        assert store.flush() == 0
         clock.now += rc.REST_SECONDS + 1
         assert store.get(digest(2)) is None and Down.calls == 2
     assert [r.getMessage() for r in caplog.records] == [
@@ -225,7 +225,7 @@ def test_a_bug_in_a_backend_is_not_hidden():
 
 def test_the_queue_is_bounded_while_the_backend_is_down(monkeypatch):
     monkeypatch.setattr(rc, "MAX_PENDING", 3)
-    store = store_on(Down())
+    store = store_on(Down())  # down, but not known to be: puts are queued for a writer that never comes
     for n in range(5):
         store.put(digest(n), BODY)
     assert [store.get(digest(n)) is not None for n in range(5)] == [False, False, True, True, True]

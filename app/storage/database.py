@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
@@ -60,6 +60,21 @@ class Database:
                 if not isinstance(down, StorageUnavailable):
                     raise
                 # The type only: a driver's message may quote a statement with user data.
+                log.error("database unavailable: %s", type(err).__name__)
+                raise down from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A bare connection for one quick read on a hot path: no ORM session, the same checks and errors."""
+        with self._serial:
+            try:
+                self.require_schema()
+                with self.engine.connect() as conn:
+                    yield conn
+            except Exception as err:
+                down = translate(err)
+                if not isinstance(down, StorageUnavailable):
+                    raise
                 log.error("database unavailable: %s", type(err).__name__)
                 raise down from None
 

@@ -5,7 +5,9 @@ encrypted with the storage cipher (``DATA_ENCRYPTION_KEY``), so neither the
 database nor Redis ever holds a reply in plain form. Writes are queued and
 written by a background writer a batch at a time (within ``FLUSH_SECONDS``),
 so a request pays for a list append; until then this process answers from the
-queue itself, and other processes see the entry once it is written.
+queue itself, and other processes see the entry once it is written. Each
+process also keeps the ``RECENT_ENTRIES`` entries it wrote or read last in its
+memory (never on disk), so a hot entry is answered without a round trip.
 
 Any failure of the backend (database or Redis down, an entry no configured
 key opens) makes the lookup a miss: the request goes upstream as if there were
@@ -21,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +40,8 @@ FLUSH_SECONDS = 0.05
 REST_SECONDS = 5.0
 # Entries waiting for the writer; beyond this (a backend down for long) the oldest are dropped.
 MAX_PENDING = 1000
+# Entries this process wrote or read lately, kept in its memory: a hot entry costs no round trip.
+RECENT_ENTRIES = 256
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class CacheStore:
         self._clock = clock
         self._pending: dict[str, tuple[str, float]] = {}   # digest -> (plaintext entry, stored_at)
         self._writing: dict[str, tuple[str, float]] = {}   # the batch being written now
+        self._recent: OrderedDict[str, tuple[str, float]] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         self._writer: threading.Thread | None = None
@@ -72,11 +78,18 @@ class CacheStore:
 
     def get(self, digest: str) -> StoredReply | None:
         """The entry under ``digest``, or None (not there, expired, or the backend failing)."""
-        with self._lock:
-            queued = self._pending.get(digest) or self._writing.get(digest)
-        if queued is not None:
-            return self._open(queued[0])
         now = self._clock()
+        with self._lock:
+            known = self._recent.get(digest)
+            if known is not None:
+                if now - known[1] < self.ttl:
+                    self._recent.move_to_end(digest)
+                else:
+                    del self._recent[digest]
+                    known = None
+            known = known or self._pending.get(digest) or self._writing.get(digest)
+        if known is not None:
+            return self._open(known[0])
         if now < self._resting_until:
             return None
         try:
@@ -88,7 +101,10 @@ class CacheStore:
         if token is None:
             return None
         try:
-            return self._open(self.cipher.decrypt(token))
+            text = self.cipher.decrypt(token)
+            reply = self._open(text)
+            self._remember(digest, text, reply.stored_at)
+            return reply
         except (Undecryptable, KeyMissing, ValueError, KeyError, TypeError) as err:
             # A key dropped too early, or a damaged entry: a miss, and the next store overwrites it.
             self.metrics.cache("error")
@@ -106,6 +122,7 @@ class CacheStore:
         entry = json.dumps({"stored_at": stored_at, "body": body}, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
             self._pending[digest] = (entry, stored_at)
+            self._remember(digest, entry, stored_at, locked=True)
             if len(self._pending) > MAX_PENDING:
                 del self._pending[next(iter(self._pending))]
             if self._writer is None:
@@ -161,6 +178,17 @@ class CacheStore:
             if isinstance(err, APIError) or not _outage(err):
                 raise
             raise StoreDown(type(err).__name__) from None
+
+    def _remember(self, digest: str, text: str, stored_at: float, locked: bool = False) -> None:
+        """Keep an entry in this process's memory, dropping the least recently used past RECENT_ENTRIES."""
+        if not locked:
+            with self._lock:
+                self._remember(digest, text, stored_at, locked=True)
+            return
+        self._recent[digest] = (text, stored_at)
+        self._recent.move_to_end(digest)
+        while len(self._recent) > RECENT_ENTRIES:
+            self._recent.popitem(last=False)
 
     def _open(self, text: str) -> StoredReply:
         entry = json.loads(text)

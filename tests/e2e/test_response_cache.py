@@ -246,14 +246,19 @@ def test_a_cache_outage_becomes_a_miss_and_one_warning(mock, tmp_path, private_r
         assert wait_for(lambda: redis.Redis.from_url(private_redis.url).zcard(REDIS_INDEX) == 1)  # written
         assert completions(server.url).headers["X-Cache"] == "HIT"
         private_redis.stop()
-        during = [completions(server.url) for _ in range(3)]
+        other = {**BODY, "messages": [{"role": "user", "content": "Not asked before"}]}
+        during = [completions(server.url, other) for _ in range(3)]
         assert [(r.status_code, r.headers["X-Cache"]) for r in during] == [(200, "MISS")] * 3
         assert calls(mock) == 4
+        # What this process read last it still has in memory.
+        assert completions(server.url).headers["X-Cache"] == "HIT" and calls(mock) == 4
         resp, got = stream(server.url, "/chat", {"prompt": "Hello", "stream": True})
         assert resp.status_code == 200 and resp.headers["X-Cache"] == "MISS" and got[-1] == "[DONE]"
         private_redis.restart()
-        # Once the cache has rested, it is used again: a miss stores, a hit follows.
-        assert wait_for(lambda: completions(server.url).headers["X-Cache"] == "HIT", 30)
+        # Once the cache has rested, it is used again: a miss stores, in Redis again.
+        later = {**BODY, "messages": [{"role": "user", "content": "Asked after the outage"}]}
+        assert wait_for(lambda: completions(server.url, later).headers["X-Cache"] == "HIT", 30)
+        assert wait_for(lambda: redis.Redis.from_url(private_redis.url).zcard(REDIS_INDEX) >= 1)
         output = server.output()
     assert len(re.findall(r"response cache unavailable \(ConnectionError on read\); serving without it", output)) == 1
     assert "response cache available again" in output

@@ -97,7 +97,25 @@ def test_the_oldest_entries_go_first_past_the_bound(backend):
         store.put(digest(n), {**BODY, "id": str(n)})
         clock.now += 1
         store.flush()
-    assert [store.get(digest(n)) is not None for n in range(5)] == [False, False, True, True, True]
+    reader = store_on(backend, clock, max_entries=3, cipher=store.cipher)  # another process: what is stored
+    assert [reader.get(digest(n)) is not None for n in range(5)] == [False, False, True, True, True]
+
+
+def test_a_process_keeps_the_entries_it_used_last_in_memory(backend, monkeypatch):
+    monkeypatch.setattr(rc, "RECENT_ENTRIES", 2)
+    clock = Clock()
+    writer = store_on(backend, clock)
+    for n in range(3):
+        writer.put(digest(n), BODY)
+    writer.flush()
+    reader = store_on(backend, clock, cipher=writer.cipher)
+    assert reader.get(digest(0)) is not None and reader.get(digest(1)) is not None
+    reader.backend = Down()
+    clock.now += rc.REST_SECONDS  # no rest yet: the backend would be asked, and fail
+    assert reader.get(digest(1)) is not None and reader.get(digest(0)) is not None  # from memory
+    assert reader.get(digest(2)) is None  # never read by this process: the backend, which is down
+    clock.now += 600  # past the TTL, memory forgets too
+    assert reader.get(digest(0)) is None
 
 
 def test_entries_are_encrypted_at_rest(db_app):
@@ -134,7 +152,7 @@ def test_purge_deletes_what_expired_and_everything_when_the_cache_is_off(backend
     clock.now += 40  # the first is 70 s old, the second 40 s
     assert store.purge_expired() == 1
     assert store_on(backend, clock, ttl=0).purge_expired() == 1
-    assert store.get(digest(2)) is None
+    assert store_on(backend, clock, ttl=60, cipher=store.cipher).get(digest(2)) is None
 
 
 def test_rotation_re_encrypts_every_entry(backend):
@@ -225,6 +243,7 @@ def test_a_bug_in_a_backend_is_not_hidden():
 
 def test_the_queue_is_bounded_while_the_backend_is_down(monkeypatch):
     monkeypatch.setattr(rc, "MAX_PENDING", 3)
+    monkeypatch.setattr(rc, "RECENT_ENTRIES", 0)  # only the queue answers
     store = store_on(Down())  # down, but not known to be: puts are queued for a writer that never comes
     for n in range(5):
         store.put(digest(n), BODY)

@@ -63,8 +63,8 @@ def _when(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-# Built once: a lookup is on the request path, and a plain connection reads it in a fraction of a session's cost.
-_GET = select(CacheRow.body).where(CacheRow.key == bindparam("key"), CacheRow.expires_at > bindparam("now"))
+# A lookup is on every request's path: read through the driver. Expiry is checked on the entry's own time.
+_GET = "SELECT body FROM response_cache WHERE key = ?"
 
 
 class DatabaseEntries:
@@ -74,12 +74,13 @@ class DatabaseEntries:
         self.db = db
 
     def get(self, digest: str, now: float) -> bytes | None:
-        """The token stored under ``digest``, unless it has expired."""
-        with self.db.reading() as conn:
-            return conn.execute(_GET, {"key": digest, "now": _when(now)}).scalar()
+        """The token stored under ``digest`` (expired or not: the store checks the entry's age)."""
+        token = self.db.quick_read(_GET, (digest,))
+        return bytes(token) if token is not None else None
 
-    def put(self, entries: list[tuple[str, bytes, float]], now: float, ttl: int, max_entries: int) -> None:
-        """Write (digest, token, created) entries, replacing older ones, then trim to ``max_entries``."""
+    def put(self, entries: list[tuple[str, bytes, float]], now: float, ttl: int, max_entries: int,
+            trim: bool = True) -> None:
+        """Write (digest, token, created) entries, replacing older ones; with ``trim``, then trim to ``max_entries``."""
         rows = [{"key": digest, "body": token, "created_at": _when(created), "expires_at": _when(created + ttl)}
                 for digest, token, created in entries]
         with self.db.session(write=True) as session:
@@ -90,6 +91,8 @@ class DatabaseEntries:
                 index_elements=[CacheRow.key],
                 set_={"body": stmt.excluded.body, "created_at": stmt.excluded.created_at,
                       "expires_at": stmt.excluded.expires_at}), rows)
+            if not trim:
+                return
             session.execute(delete(CacheRow).where(CacheRow.expires_at <= _when(now))
                             .execution_options(synchronize_session=False))
             over = (session.scalar(select(func.count()).select_from(CacheRow)) or 0) - max_entries
@@ -145,8 +148,12 @@ class RedisEntries:
         """The token stored under ``digest``; Redis has already dropped it if it expired."""
         return cast(bytes | None, self._client.get(REDIS_PREFIX + digest))
 
-    def put(self, entries: list[tuple[str, bytes, float]], now: float, ttl: int, max_entries: int) -> None:
-        """Write (digest, token, created) entries with their lifetime, then trim to ``max_entries``."""
+    def put(self, entries: list[tuple[str, bytes, float]], now: float, ttl: int, max_entries: int,
+            trim: bool = True) -> None:
+        """Write (digest, token, created) entries with their lifetime, then trim to ``max_entries``.
+
+        Always trims: in Redis that is a sorted-set call or two in the same round trip.
+        """
         args: list = [max_entries, int(now * 1000), ttl * 1000]
         for digest, token, created in entries:
             args += [REDIS_PREFIX + digest, int(created * 1000), token]

@@ -42,6 +42,9 @@ REST_SECONDS = 5.0
 MAX_PENDING = 1000
 # Entries this process wrote or read lately, kept in its memory: a hot entry costs no round trip.
 RECENT_ENTRIES = 256
+# How often a process trims the database to CACHE_MAX_ENTRIES (counting rows each batch would cost more than
+# the writes); between trims the table may run over by what that time brings.
+TRIM_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class CacheStore:
         self._resting_until = 0.0
         self._down = False
         self._unreadable = False
+        self._trimmed = 0.0
 
     def get(self, digest: str) -> StoredReply | None:
         """The entry under ``digest``, or None (not there, expired, or the backend failing)."""
@@ -103,8 +107,6 @@ class CacheStore:
         try:
             text = self.cipher.decrypt(token)
             reply = self._open(text)
-            self._remember(digest, text, reply.stored_at)
-            return reply
         except (Undecryptable, KeyMissing, ValueError, KeyError, TypeError) as err:
             # A key dropped too early, or a damaged entry: a miss, and the next store overwrites it.
             self.metrics.cache("error")
@@ -112,6 +114,10 @@ class CacheStore:
                 self._unreadable = True
                 log.warning("response cache: an entry could not be read (%s); treated as a miss", type(err).__name__)
             return None
+        if now - reply.stored_at >= self.ttl:
+            return None  # expiry is enforced on read, whatever the backend still holds
+        self._remember(digest, text, reply.stored_at)
+        return reply
 
     def put(self, digest: str, body: dict) -> None:
         """Queue ``body`` to be stored under ``digest``; the writer encrypts and writes it shortly."""
@@ -149,10 +155,13 @@ class CacheStore:
                 try:
                     entries = [(digest, self.cipher.encrypt(entry), stored_at)
                                for digest, (entry, stored_at) in batch.items()]
-                    self.backend.put(entries, now, self.ttl, self.max_entries)
+                    trim = now - self._trimmed >= TRIM_SECONDS
+                    self.backend.put(entries, now, self.ttl, self.max_entries, trim=trim)
                 except Exception as err:
                     self._failed(err, "write")
                     return 0
+                if trim:
+                    self._trimmed = now
                 self._recovered()
                 return len(batch)
             finally:

@@ -248,3 +248,18 @@ def test_the_queue_is_bounded_while_the_backend_is_down(monkeypatch):
     for n in range(5):
         store.put(digest(n), BODY)
     assert [store.get(digest(n)) is not None for n in range(5)] == [False, False, True, True, True]
+
+
+def test_a_database_without_the_table_is_an_outage(tmp_path, caplog):
+    from sqlalchemy.engine import make_url
+
+    from app.errors import StorageUnavailable
+    from app.storage.database import Database, make_engine
+
+    database = Database(make_engine(make_url(f"sqlite:///{tmp_path}/empty.db")))  # never migrated
+    with pytest.raises(StorageUnavailable):
+        database.quick_read("SELECT body FROM response_cache WHERE key = ?", (digest(1),))
+    with caplog.at_level(logging.WARNING, logger="app.storage.response_cache"):
+        assert store_on(DatabaseEntries(database)).get(digest(1)) is None
+    assert "response cache unavailable (StorageUnavailable on read)" in caplog.text
+    database.dispose()

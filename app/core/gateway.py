@@ -187,7 +187,7 @@ class Gateway:
             ticket.close(err.status, None, error=err.code)
             raise
         # A live stream that completes is kept; a replay is already.
-        keep = (lambda body: self._keep(lookup, body)) if lookup is not None and not hit else None
+        keep = (lambda body: self._keep(lookup, body)) if lookup is not None and lookup.digest and not hit else None
         stream = ReplyStream(upstream, StreamReplyFilter(self.filter), payload, ticket, on_end, on_complete=keep,
                              cache=lookup.outcome if lookup is not None else None)
         try:

@@ -144,7 +144,9 @@ class Meter:
         self.metrics.call(ticket.model, seconds, error, prompt, completion, cost)
         record = ticket.record
         if record is not None:
-            record.model, record.upstream, record.stream = ticket.model, self.upstream_name, ticket.stream
+            # A reply from the cache came from no upstream.
+            record.model, record.stream = ticket.model, ticket.stream
+            record.upstream = None if ticket.cached else self.upstream_name
             record.prompt_tokens, record.completion_tokens, record.cost_micros = prompt, completion, cost
             record.filter = filter_action
             if error is not None:

@@ -309,6 +309,7 @@ def test_the_outcome_is_counted_and_logged(cached, caplog):
               if r.name == "app.request" and r.chatgate_fields["request_id"].startswith("cache-log-")]
     assert [f["cache"] for f in fields] == ["miss", "hit", "bypass", "bypass"]
     assert [f["prompt_tokens"] for f in fields] == [5, 0, 5, 5]
+    assert [f["upstream"] for f in fields] == ["default", None, "default", "default"]
     metrics = app.extensions["chatgate"].metrics.registry
     count = lambda result: metrics.get_sample_value("chatgate_cache_requests_total", {"result": result})  # noqa: E731
     assert (count("hit"), count("miss"), count("bypass"), count("store"), count("error")) == (1, 1, 2, 2, 0)

@@ -157,9 +157,9 @@ class Metrics:
         """A limit refused a request (``limit`` is one of LIMITS)."""
         self._limits[limit].inc()
 
-    def cache(self, result: str) -> None:
-        """One response-cache event (``result`` is one of CACHE_RESULTS)."""
-        self._cache[result].inc()
+    def cache(self, result: str, count: int = 1) -> None:
+        """Response-cache events (``result`` is one of CACHE_RESULTS)."""
+        self._cache[result].inc(count)
 
     def stream_opened(self) -> None:
         """A stream began."""

@@ -138,7 +138,6 @@ class CacheStore:
                 if not self._exit_hook:
                     atexit.register(self.flush)
                     self._exit_hook = True
-        self.metrics.cache("store")
 
     def flush(self) -> int:
         """Write every queued entry now, in one batch; returns how many were written."""
@@ -163,6 +162,7 @@ class CacheStore:
                 if trim:
                     self._trimmed = now
                 self._recovered()
+                self.metrics.cache("store", len(batch))
                 return len(batch)
             finally:
                 with self._lock:

@@ -72,6 +72,14 @@ class DatabaseEntries:
 
     def __init__(self, db: Database):
         self.db = db
+        # Built once: a writer runs several times a second, and building the statement cost more than running it.
+        insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(cast(Table, CacheRow.__table__))
+        # Two workers may store the same reply at once: the later write wins, which is as good.
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[CacheRow.key],
+            set_={"body": stmt.excluded.body, "created_at": stmt.excluded.created_at,
+                  "expires_at": stmt.excluded.expires_at})
 
     def get(self, digest: str, now: float) -> bytes | None:
         """The token stored under ``digest`` (expired or not: the store checks the entry's age)."""
@@ -84,13 +92,7 @@ class DatabaseEntries:
         rows = [{"key": digest, "body": token, "created_at": _when(created), "expires_at": _when(created + ttl)}
                 for digest, token, created in entries]
         with self.db.session(write=True) as session:
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-            stmt = insert(CacheRow)
-            # Two workers may store the same reply at once: the later write wins, which is as good.
-            session.execute(stmt.on_conflict_do_update(
-                index_elements=[CacheRow.key],
-                set_={"body": stmt.excluded.body, "created_at": stmt.excluded.created_at,
-                      "expires_at": stmt.excluded.expires_at}), rows)
+            session.connection().execute(self._upsert, rows)
             if not trim:
                 return
             session.execute(delete(CacheRow).where(CacheRow.expires_at <= _when(now))

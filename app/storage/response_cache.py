@@ -36,7 +36,8 @@ from .crypto import Cipher, NoCipher
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.05
+# As often as the usage ledger: each write transaction has a fixed cost that small batches would multiply.
+FLUSH_SECONDS = 0.2
 REST_SECONDS = 5.0
 # Entries waiting for the writer; beyond this (a backend down for long) the oldest are dropped.
 MAX_PENDING = 1000

@@ -18,6 +18,7 @@ from .access.redis_counters import RedisCounters
 from .access.shared_table import SharedCounters
 from .config import Config
 from .core.bounds import Bounds
+from .core.cache import ResponseCache, policy_version
 from .core.gateway import Gateway
 from .core.guard import PromptGuard
 from .core.meter import Meter
@@ -28,9 +29,11 @@ from .filter import ContentFilter, load_blocklist
 from .ops.metrics import Metrics
 from .ops.record import RequestLog
 from .ops.tracing import NoTracing, Tracing, build_tracing
+from .storage.cache_backends import DatabaseEntries, RedisEntries
 from .storage.conversations import ConversationStore
 from .storage.crypto import Cipher, NoCipher, load_cipher
 from .storage.database import Database, database_url, make_engine
+from .storage.response_cache import CacheStore
 from .storage.usage import UsageLedger
 from .upstream.client import NoUpstream, UpstreamClient, build_session
 from .upstream.offline import OFFLINE_BASE_URL, OfflineAdapter
@@ -57,6 +60,8 @@ class Services:
     budgets: Budgets
     tracing: NoTracing | Tracing
     request_log: RequestLog
+    cache_store: CacheStore
+    cache: ResponseCache | None
 
 
 def build(config: Config, instance_path: str) -> Services:
@@ -76,6 +81,11 @@ def build(config: Config, instance_path: str) -> Services:
     conversations = ConversationStore(database, cipher, ttl_seconds=config.CONVERSATION_TTL,
                                       idempotency_ttl=config.IDEMPOTENCY_TTL)
     ledger = UsageLedger(database)
+    # Built even with the cache off: `db purge-expired` and `db rotate-key` look after what it left.
+    db_entries = DatabaseEntries(database)
+    cache_store = CacheStore(RedisEntries(config.REDIS_URL) if config.REDIS_URL else db_entries, cipher,
+                             ttl=config.CACHE_TTL, max_entries=config.CACHE_MAX_ENTRIES, metrics=metrics,
+                             also=(db_entries,) if config.REDIS_URL else ())
 
     # Access: who is calling, and what they may spend.
     keyring = KeyRing(database, hash_secret(config, instance_path))
@@ -102,13 +112,18 @@ def build(config: Config, instance_path: str) -> Services:
     prices = load_prices(config.PRICES_FILE)
     meter = Meter(limiter, ledger, bounds, prices=prices, budgets=budgets, metrics=metrics, tracing=tracing,
                   upstream_name=upstream_name)
+    cache = None
+    if config.CACHE_TTL:
+        cache = ResponseCache(cache_store, ttl=config.CACHE_TTL, scope=config.CACHE_SCOPE, metrics=metrics,
+                              policy=policy_version(content_filter.fingerprint, config.MODERATION))
     gateway = Gateway(upstream, content_filter, guard, meter, default_model=config.OPENAI_MODEL,
-                      allowed_models=config.ALLOWED_MODELS, embedding_models=config.ALLOWED_EMBEDDING_MODELS)
+                      allowed_models=config.ALLOWED_MODELS, embedding_models=config.ALLOWED_EMBEDDING_MODELS,
+                      cache=cache)
     turns = ChatTurns(gateway, conversations, history_budget=config.HISTORY_TOKEN_BUDGET)
     return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
                     keyring=keyring, limiter=limiter, upstream=upstream, content_filter=content_filter,
                     gateway=gateway, turns=turns, metrics=metrics, prices=prices, budgets=budgets, tracing=tracing,
-                    request_log=RequestLog())
+                    request_log=RequestLog(), cache_store=cache_store, cache=cache)
 
 
 def upstream_identity(config: Config) -> tuple[str, str]:

@@ -1,6 +1,8 @@
 -- wrk script: POST one fixed JSON body, then print the results as one JSON line.
 -- WRK_BODY sets the body (default: a one-message OpenAI chat request),
--- WRK_AUTH a bearer key; bench/run.py sets both per subject.
+-- WRK_AUTH a bearer key; bench/run.py sets both per subject. With WRK_UNIQUE=1
+-- every request numbers its "Say hello." prompt, so no two bodies are alike
+-- (a response cache then misses every time).
 local body = os.getenv("WRK_BODY")
 if body == nil or body == "" then
   body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}]}'
@@ -12,6 +14,20 @@ wrk.headers["Accept"] = "application/json"
 local auth = os.getenv("WRK_AUTH")
 if auth ~= nil and auth ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. auth
+end
+
+if os.getenv("WRK_UNIQUE") == "1" then
+  local head, tail = body:match("^(.-Say hello)(%..*)$")
+  if head == nil then
+    error("WRK_UNIQUE=1 needs a body holding the prompt 'Say hello.'")
+  end
+  local sent = 0
+  -- The time keeps numbers apart across runs against one server; the counter within a run.
+  local run = tostring(os.time())
+  function request()
+    sent = sent + 1
+    return wrk.format(nil, nil, nil, head .. " " .. run .. "-" .. sent .. tail)
+  end
 end
 
 -- wrk's percentile() takes 0-100 and answers in microseconds.

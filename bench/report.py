@@ -9,7 +9,7 @@ from pathlib import Path
 
 DOC_START = "<!-- bench:results:start (bench/run.py rewrites this section) -->"
 DOC_END = "<!-- bench:results:end -->"
-SUBJECTS = ("bare", "chatgate", "litellm")
+SUBJECTS = ("bare", "chatgate", "chatgate_cache_hit", "chatgate_cache_miss", "litellm")
 
 # The targets for chatgate, from one run on the 2-core reference machine.
 TARGET_RPS_VS_LITELLM = 6.0
@@ -18,6 +18,9 @@ TARGET_ADDED_P50_C1_MS = 1.5
 TARGET_STREAMS = 1000
 TARGET_ADDED_TTFB_P99_MS = 20.0
 TARGET_PEAK_MB = 500.0
+# The response cache: a hit costs less than the bare proxy's round trip; a miss about what a call costs without it.
+TARGET_CACHE_HIT_VS_BARE = 2.0
+TARGET_CACHE_MISS_VS_CHATGATE = 0.95
 
 
 # --------------------------------------------------------------------------- machine
@@ -114,6 +117,8 @@ def derive(result: dict) -> None:
     cg = subj.get("chatgate", {}).get("derived", {})
     bare = subj.get("bare", {}).get("derived", {})
     lite = subj.get("litellm", {}).get("derived", {})
+    hit = subj.get("chatgate_cache_hit", {}).get("derived", {})
+    miss = subj.get("chatgate_cache_miss", {}).get("derived", {})
     ratios = {
         "rps_c16_chatgate_over_litellm": _ratio(cg.get("rps_c16"), lite.get("rps_c16")),
         "rps_c16_chatgate_over_bare": _ratio(cg.get("rps_c16"), bare.get("rps_c16")),
@@ -125,6 +130,12 @@ def derive(result: dict) -> None:
         "added_ttfb_p99_chatgate_over_bare": _ratio(cg.get("added_ttfb_p99_ms"), bare.get("added_ttfb_p99_ms")),
         "peak_rss_chatgate_over_litellm": _ratio(cg.get("peak_rss_mb"), lite.get("peak_rss_mb")),
         "peak_rss_chatgate_over_bare": _ratio(cg.get("peak_rss_mb"), bare.get("peak_rss_mb")),
+        "rps_c16_cache_hit_over_bare": _ratio(hit.get("rps_c16"), bare.get("rps_c16")),
+        "rps_c16_cache_hit_over_chatgate": _ratio(hit.get("rps_c16"), cg.get("rps_c16")),
+        "rps_c16_cache_miss_over_chatgate": _ratio(miss.get("rps_c16"), cg.get("rps_c16")),
+        "cpu_per_request_cache_hit_over_bare": _ratio(hit.get("cpu_ms_per_request"), bare.get("cpu_ms_per_request")),
+        "cpu_per_request_cache_miss_over_chatgate": _ratio(miss.get("cpu_ms_per_request"),
+                                                           cg.get("cpu_ms_per_request")),
     }
     result["ratios"] = {k: (round(v, 3) if v is not None else None) for k, v in ratios.items()}
     cg_stream = subj.get("chatgate", {}).get("stream") or {}
@@ -157,6 +168,13 @@ def derive(result: dict) -> None:
     v = cg.get("peak_rss_mb")
     target(f"all server processes < {TARGET_PEAK_MB:g} MB during the streams", v,
            v is not None and v < TARGET_PEAK_MB, f"{v:,.0f} MB RSS" if v is not None else "—")
+    if "chatgate_cache_hit" in subj or "chatgate_cache_miss" in subj:
+        r = ratios["rps_c16_cache_hit_over_bare"]
+        target(f"cache hit req/s @16 ≥ {TARGET_CACHE_HIT_VS_BARE:g}× bare proxy", r,
+               r is not None and r >= TARGET_CACHE_HIT_VS_BARE, _x(r))
+        r = ratios["rps_c16_cache_miss_over_chatgate"]
+        target(f"cache miss req/s @16 ≥ {TARGET_CACHE_MISS_VS_CHATGATE:g}× chatgate without the cache", r,
+               r is not None and r >= TARGET_CACHE_MISS_VS_CHATGATE, _x(r))
     result["targets"] = targets
 
 
@@ -187,7 +205,7 @@ def _row(cells) -> str:
 
 def _features(entry: dict) -> str:
     feats = entry.get("features") or {}
-    on = [name for name in ("auth", "filter", "limits") if feats.get(name)]
+    on = [name for name in ("auth", "filter", "limits", "cache") if feats.get(name)]
     return ", ".join(on) if on else "none"
 
 
@@ -256,7 +274,7 @@ def table(result: dict) -> str:
                            f"{ups.get('cpu_s', {}).get('upstream', 0):.1f}"]))
     for name in SUBJECTS:
         entry = subj.get(name)
-        if not entry:
+        if not entry or entry.get("nonstream_only"):
             continue
         s = entry.get("stream")
         d = entry.get("derived", {})
@@ -289,6 +307,24 @@ def table(result: dict) -> str:
         _row(["peak memory RSS (lower is better)", _x(r.get("peak_rss_chatgate_over_litellm")),
               _x(r.get("peak_rss_chatgate_over_bare"))]),
         "",
+    ]
+    if "chatgate_cache_hit" in subj or "chatgate_cache_miss" in subj:
+        lines += [
+            "**Response cache** (chatgate restarted with `CACHE_TTL=1h`: every request alike, so all hit after the "
+            + "first; then every request different, so all miss and each reply is stored)",
+            "",
+            _row(["", "ratio"]),
+            _row(["---", "---:"]),
+            _row(["cache hit req/s @16 ÷ bare proxy req/s", _x(r.get("rps_c16_cache_hit_over_bare"))]),
+            _row(["cache hit req/s @16 ÷ chatgate req/s (cache off)", _x(r.get("rps_c16_cache_hit_over_chatgate"))]),
+            _row(["cache hit server CPU per request ÷ bare proxy's", _x(r.get("cpu_per_request_cache_hit_over_bare"))]),
+            _row(["cache miss req/s @16 ÷ chatgate req/s (cache off)",
+                  _x(r.get("rps_c16_cache_miss_over_chatgate"))]),
+            _row(["cache miss server CPU per request ÷ chatgate's (cache off)",
+                  _x(r.get("cpu_per_request_cache_miss_over_chatgate"))]),
+            "",
+        ]
+    lines += [
         "**Targets for chatgate**",
         "",
         _row(["target", "measured", "verdict"]),

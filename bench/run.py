@@ -10,7 +10,10 @@ turn (bare proxy, chatgate, LiteLLM):
 * non-streamed: wrk POSTs against nginx's canned completion, at 16 and at 1
   connections, after a warm-up;
 * streamed: bench/streams.py holds 1,000 streams of 64 chunks at 20 ms from
-  the asyncio mock, while the subject's process tree is sampled for memory.
+  the asyncio mock, while the subject's process tree is sampled for memory;
+* for chatgate also, restarted with the response cache on (CACHE_TTL=1h):
+  non-streamed again with every request the same (all hits after the first)
+  and with every request different (all misses, each one stored).
 
 The subjects keep one upstream address for the whole run; nginx and the
 stream mock take turns on it, so each subject starts only once. Results go
@@ -216,9 +219,9 @@ def bench_python() -> str:
 # --------------------------------------------------------------------------- load generators
 
 
-def wrk(url: str, connections: int, duration: float, body: dict, key: str | None) -> dict:
-    """One bounded wrk run; its JSON summary plus requests/s."""
-    env = dict(os.environ, WRK_BODY=json.dumps(body), WRK_AUTH=key or "")
+def wrk(url: str, connections: int, duration: float, body: dict, key: str | None, unique: bool = False) -> dict:
+    """One bounded wrk run; its JSON summary plus requests/s. ``unique``: no two request bodies alike."""
+    env = dict(os.environ, WRK_BODY=json.dumps(body), WRK_AUTH=key or "", WRK_UNIQUE="1" if unique else "")
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s",
             str(BENCH / "post.lua"), url]
     res = run_cmd(argv, duration + 60, env=env)
@@ -233,24 +236,24 @@ def wrk(url: str, connections: int, duration: float, body: dict, key: str | None
 
 
 def nonstream_runs(url: str, body: dict, key: str | None, duration: float, warmup: float,
-                   sample_root: int | None, repeat: int = 1) -> dict:
+                   sample_root: int | None, repeat: int = 1, unique: bool = False) -> dict:
     """Warm up, then measure at 16 and at 1 connections, ``repeat`` times each; the median run counts."""
-    wrk(url, 16, warmup, body, key)
+    wrk(url, 16, warmup, body, key, unique)
     c16_runs, c1_runs = [], []
     for _ in range(max(1, repeat)):
         if sample_root is not None:
             pids = procs.tree(sample_root)
             cpu0 = procs.cpu_seconds(pids)
             with procs.MemorySampler(sample_root) as mem:
-                run = wrk(url, 16, duration, body, key)
+                run = wrk(url, 16, duration, body, key, unique)
             run["memory"] = mem.result()
             # CPU per request is steadier than requests/s when something else shares the machine.
             run["server_cpu_ms_per_request"] = round(
                 1000 * (procs.cpu_seconds(pids) - cpu0) / max(1, run["requests"]), 3)
         else:
-            run = wrk(url, 16, duration, body, key)
+            run = wrk(url, 16, duration, body, key, unique)
         c16_runs.append(run)
-        c1_runs.append(wrk(url, 1, duration, body, key))
+        c1_runs.append(wrk(url, 1, duration, body, key, unique))
     out = {"c16": _median(c16_runs, lambda r: r["rps"]), "c1": _median(c1_runs, lambda r: -r["latency_us"]["p50"])}
     if repeat > 1:
         out["runs"] = {"c16": c16_runs, "c1": c1_runs}
@@ -547,6 +550,40 @@ class Chatgate(Subject):
             },
         }
 
+    def measure_cache(self, args, result: dict) -> None:
+        """Restart with the response cache on: every request alike (hits), then every one different (misses)."""
+        saved = self.info
+        rows = (("chatgate_cache_hit", "chatgate, cache hit", False), ("chatgate_cache_miss", "chatgate, cache miss",
+                                                                       True))
+        try:
+            self.port = procs.free_port()
+            self.start({"CACHE_TTL": "1h"}, reuse_key=True)
+            for name, label, unique in rows:
+                entry = result["subjects"].setdefault(name, {"label": label, "nonstream_only": True})
+                try:
+                    log(f"{label}: non-streamed on {self.path}")
+                    if not unique:
+                        status, headers, _ = post(self.url, self.body(False), self.key)
+                        if status != 200 or headers.get("X-Cache") not in ("MISS", "HIT"):
+                            raise RuntimeError(f"the cache did not answer (status {status}, "
+                                               + f"X-Cache {headers.get('X-Cache')!r})")
+                    entry["path"] = self.path
+                    entry["features"] = dict(saved.get("features", {}), cache=True)
+                    entry["nonstream"] = nonstream_runs(self.url, self.body(False), self.key, args.duration,
+                                                        args.warmup, self.proc.pid, args.repeat, unique)
+                    entry["status"] = "measured"
+                except Exception as err:  # noqa: BLE001 - recorded, like any subject's failure
+                    entry.update(status="failed", reason=str(err)[:500])
+                    log(f"{label}: FAILED: {err}")
+        except Exception as err:  # noqa: BLE001
+            for name, label, _ in rows:
+                result["subjects"].setdefault(name, {"label": label, "nonstream_only": True}).update(
+                    status="failed", reason=str(err)[:500])
+            log(f"chatgate with the cache: FAILED: {err}")
+        finally:
+            self.stop()
+            self.info = saved
+
     def verify_limits(self) -> None:
         """Restart briefly with RATE_LIMIT=3/minute: limits count as on only if a 429 comes back."""
         saved = self.info
@@ -643,6 +680,9 @@ def measure_subject(subject: Subject, upstream: Upstream, args, result: dict) ->
         log(f"{subject.label}: FAILED: {err}")
     finally:
         subject.stop()
+    if isinstance(subject, Chatgate) and entry.get("status") == "measured" and not args.no_cache:
+        upstream.use("nginx")
+        subject.measure_cache(args, result)
     if isinstance(subject, Chatgate) and entry.get("status") == "measured":
         log("chatgate: verifying the rate limiter with RATE_LIMIT=3/minute")
         upstream.use("nginx")
@@ -663,6 +703,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stream-timeout", type=float, default=60.0, help="deadline of one stream run")
     parser.add_argument("--client-procs", type=int, default=2, help="stream client processes")
     parser.add_argument("--mock-workers", type=int, default=2, help="stream mock processes")
+    parser.add_argument("--no-cache", action="store_true", help="skip chatgate's response-cache rows")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--no-save", action="store_true", help="write no results file (trial runs)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and configs (path printed)")

@@ -67,6 +67,7 @@ def db_app(database_url):
     yield factory
     for app in made:
         app.extensions["chatgate"].ledger.flush()  # before the database goes away under the writer
+        app.extensions["chatgate"].cache_store.flush()
         app.extensions["chatgate"].database.dispose()
 
 

@@ -12,6 +12,7 @@ from ..errors import InvalidRequest
 from ..storage.idempotency import Idempotency
 from .admission import current_caller, services
 from .body import read_json_object, validate
+from .caching import cache_control, with_cache_headers
 from .event_stream import DONE, event, sse_response
 from .schemas import SAMPLING_FIELDS, ChatRequest
 
@@ -33,14 +34,15 @@ def chat():
                            model=req.model, params=params, idempotency=_idempotency(body))
     turns = services().turns
     if req.stream:
-        stream = turns.stream(current_caller(), chat_input)
+        stream = turns.stream(current_caller(), chat_input, cache_control())
         resp = sse_response(stream, _chat_frames(stream))
         replayed = stream.replayed
     else:
-        done, conversation_id = turns.complete(current_caller(), chat_input)
+        done, conversation_id = turns.complete(current_caller(), chat_input, cache_control())
         first = done.choices[0]
-        resp = jsonify(id=done.id, conversation_id=conversation_id, model=done.model, reply=first.reply,
-                       finish_reason=first.finish_reason, usage=done.usage, filter=first.filter.to_dict())
+        resp = with_cache_headers(jsonify(id=done.id, conversation_id=conversation_id, model=done.model,
+                                          reply=first.reply, finish_reason=first.finish_reason, usage=done.usage,
+                                          filter=first.filter.to_dict()), done.cache)
         replayed = done.replayed
     if replayed:
         resp.headers[REPLAYED_HEADER] = "true"

@@ -34,4 +34,5 @@ def sse_response(stream: ReplyStream | ReplayStream, formatter: Formatter, openi
             # The client may leave mid-stream: closing the relay closes the upstream response.
             events.close()
 
-    return Response(body(), mimetype="text/event-stream", headers=SSE_HEADERS, direct_passthrough=True)
+    headers = SSE_HEADERS if stream.cache is None else {**SSE_HEADERS, **stream.cache.headers()}
+    return Response(body(), mimetype="text/event-stream", headers=headers, direct_passthrough=True)

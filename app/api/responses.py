@@ -17,6 +17,7 @@ from ..errors import APIError
 from . import responses_translate as tr
 from .admission import current_caller, services
 from .body import read_json_object, validate
+from .caching import cache_control, with_cache_headers
 from .event_stream import sse_response
 from .responses_schemas import ResponsesRequest
 
@@ -38,10 +39,11 @@ def create_response():
     if req.stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
-        stream = gw.open_stream(payload, current_caller(), ENDPOINT)
+        stream = gw.open_stream(payload, current_caller(), ENDPOINT, control=cache_control())
         events = ResponseEvents(body, stream)
         return sse_response(stream, events.frames, opening=events.opening())
-    return jsonify(tr.response_object(body, gw.complete(payload, current_caller(), ENDPOINT)))
+    done = gw.complete(payload, current_caller(), ENDPOINT, cache_control())
+    return with_cache_headers(jsonify(tr.response_object(body, done)), done.cache)
 
 
 def check_texts(bounds, body: dict) -> None:

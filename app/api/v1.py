@@ -15,6 +15,7 @@ from ..core.reply_stream import ReplyStream
 from ..errors import InvalidRequest, NotFound
 from .admission import current_caller, services
 from .body import read_json_object, validate
+from .caching import cache_control, with_cache_headers
 from .event_stream import DONE, event, sse_response
 from .openai_schemas import PASS_THROUGH, ChatCompletionRequest
 
@@ -41,9 +42,10 @@ def chat_completions():
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        stream = gw.open_stream(payload, current_caller(), "/v1/chat/completions")
+        stream = gw.open_stream(payload, current_caller(), "/v1/chat/completions", control=cache_control())
         return sse_response(stream, _chunk_frames(stream, include_usage), opening=_opening(stream))
-    return jsonify(_completion_body(gw.complete(payload, current_caller(), "/v1/chat/completions")))
+    done = gw.complete(payload, current_caller(), "/v1/chat/completions", cache_control())
+    return with_cache_headers(jsonify(_completion_body(done)), done.cache)
 
 
 def _completion_body(done: Completion) -> dict:

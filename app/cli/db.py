@@ -6,7 +6,7 @@ from cryptography.fernet import Fernet
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..errors import APIError, ConfigError
+from ..errors import APIError, ConfigError, StoreDown
 from ..storage import migrate
 from ..storage.crypto import NoCipher
 
@@ -17,12 +17,18 @@ def _store():
     return current_app.extensions["chatgate"].conversations
 
 
+def _cache():
+    return current_app.extensions["chatgate"].cache_store
+
+
 def _run(action):
     # Storage errors become one line, never a traceback that could quote data.
     try:
         return action()
     except APIError as err:
         raise click.ClickException(f"{err.message} ({err.code})") from None
+    except StoreDown as err:
+        raise click.ClickException(f"the response cache store (Redis) is unavailable ({err})") from None
 
 
 @db_cli.command("upgrade")
@@ -72,11 +78,13 @@ def revision(message: str, autogenerate: bool) -> None:
 
 @db_cli.command("purge-expired")
 def purge_expired() -> None:
-    """Erase conversations idle for longer than CONVERSATION_TTL, and Idempotency-Keys past IDEMPOTENCY_TTL."""
+    """Erase idle conversations, spent Idempotency-Keys and cache entries past their lifetimes."""
     count = _run(_store().purge_expired)
     keys = _run(_store().purge_idempotency_keys)
     click.echo(f"purged {count} expired conversation{'s' if count != 1 else ''} "
                + f"and {keys} expired idempotency key{'s' if keys != 1 else ''}")
+    entries = _run(_cache().purge_expired)
+    click.echo(f"purged {entries} expired response-cache entr{'ies' if entries != 1 else 'y'}")
 
 
 @db_cli.command("rotate-key")
@@ -86,7 +94,9 @@ def rotate_key() -> None:
     if isinstance(store.cipher, NoCipher):
         raise click.ClickException("DATA_ENCRYPTION_KEY is not set")
     count = _run(store.reencrypt)
-    click.echo(f"re-encrypted {count} row{'s' if count != 1 else ''} with the first DATA_ENCRYPTION_KEY; "
+    entries = _run(_cache().reencrypt)
+    click.echo(f"re-encrypted {count} row{'s' if count != 1 else ''} and {entries} response-cache "
+               + f"entr{'ies' if entries != 1 else 'y'} with the first DATA_ENCRYPTION_KEY; "
                + "keys after the first may now be removed")
 
 

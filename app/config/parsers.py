@@ -138,6 +138,16 @@ def duration(raw: str) -> int:
     return seconds
 
 
+def duration_or_off(raw: str) -> int:
+    """0 (off), or a duration as ``duration`` reads it."""
+    if re.fullmatch(r"\s*0+\s*[smhd]?\s*", raw, re.I):
+        return 0
+    try:
+        return duration(raw)
+    except ValueError:
+        raise ValueError("expected 0 (off) or a duration such as 90s, 10m, 1h or 1d") from None
+
+
 def database_url(raw: str) -> str:
     if not re.fullmatch(r"\s*(sqlite|postgres|postgresql)(\+\w+)?://\S*\s*", raw):
         raise ValueError("expected a SQLAlchemy URL such as sqlite:///instance/chatgate.db "

@@ -68,6 +68,10 @@ def banner(config: Config, url: str) -> list[str]:
              f"  upstream: {upstream}",
              f"  storage: {parsers.without_password(config.DATABASE_URL)}",
              f"  limits: {limits} (store: {store}, fail {config.LIMITS_FAIL})"]
+    if config.CACHE_TTL:
+        where = "Redis" if config.REDIS_URL else "the database"
+        lines.append(f"  response cache: {config.CACHE_TTL} s, {config.CACHE_SCOPE} scope, "
+                     + f"at most {config.CACHE_MAX_ENTRIES} entries in {where}")
     if config.offline:
         lines.append("  !! OFFLINE MODEL: replies are canned and deterministic. Set OPENAI_API_KEY "
                      + "(or OPENAI_API_KEY_FILE, or SECRETS_FILE + SECRETS_KEY) to use OpenAI.")

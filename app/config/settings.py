@@ -3,9 +3,7 @@
 Nothing here runs at import time: ``load_config()`` reads the environment
 when the app is built. Every value is parsed strictly; a bad one raises
 ``ConfigError`` whose message is one line naming the variable and what it
-accepts. The upstream key is loaded from ``OPENAI_API_KEY``, else
-``OPENAI_API_KEY_FILE``, else an encrypted ``SECRETS_FILE``, and is kept in a
-``Secret`` so it never shows in a repr, log line or traceback.
+accepts. The upstream key is loaded by ``api_key``.
 """
 from __future__ import annotations
 
@@ -50,6 +48,9 @@ class Config:
     CONVERSATION_TTL = 30 * 86400
     DATA_ENCRYPTION_KEY: Secret | None = None
     REDIS_URL = None
+    CACHE_TTL = 0  # seconds; 0 is off
+    CACHE_SCOPE = "key"
+    CACHE_MAX_ENTRIES = 10_000
     TLS_CERT_FILE = None
     TLS_KEY_FILE = None
     TRUSTED_PROXY_HOPS = 0
@@ -119,6 +120,9 @@ class Config:
         "REDIS_URL": parsers.redis_url,
         "LIMITS_TABLE": parsers.limits_table,
         "LIMITS_SLOTS": parsers.integer(1024, 1 << 26),
+        "CACHE_TTL": parsers.duration_or_off,
+        "CACHE_SCOPE": parsers.choice("key", "shared"),
+        "CACHE_MAX_ENTRIES": parsers.integer(1, 10_000_000),
         "TLS_CERT_FILE": parsers.path,
         "TLS_KEY_FILE": parsers.path,
         "TRUSTED_PROXY_HOPS": parsers.integer(0, 10),

@@ -1,8 +1,11 @@
 """The chat pipeline shared by every door: admit, call the upstream, filter every choice, record.
 
-Doors (``/chat``, ``/v1/chat/completions``) only translate their own wire
-format to and from these calls, so no check can exist on one door and not the
-other. Nothing here knows about HTTP requests or Flask.
+Doors (``/chat``, ``/v1/chat/completions``, ``/v1/responses``) only translate
+their own wire format to and from these calls, so no check can exist on one
+door and not the other. With the response cache on, a hit takes the same path
+as a fresh reply from the filter on: a stored completion is filtered like an
+upstream body, a stored one replayed for a stream like an upstream stream.
+Nothing here knows about HTTP requests or Flask.
 """
 from __future__ import annotations
 
@@ -12,9 +15,12 @@ from dataclasses import dataclass
 
 from ..errors import APIError, InvalidRequest, StreamFailed
 from ..filter import ContentFilter, FilterResult
+from ..upstream.client import ChatStream
+from .cache import DEFAULT, CacheControl, Lookup, Outcome, ResponseCache
 from .estimate import usage_or_estimate
 from .guard import PromptGuard
 from .meter import Meter
+from .replay import CachedStream
 from .reply_filter import StreamReplyFilter, filter_message
 from .reply_stream import BLOCKED_FINISH, ReplyStream, StreamEnd, completion_id
 
@@ -45,14 +51,17 @@ class Completion:
     usage: dict
     choices: list[Choice]
     replayed: bool = False  # answered from the store (a retried Idempotency-Key), not the upstream
+    cache: Outcome | None = None  # what the response cache did (None: it is off)
 
 
 class Gateway:
     """Holds the upstream client, the guard, the filter and the meter; runs one chat call through them."""
 
     def __init__(self, upstream, content_filter: ContentFilter, guard: PromptGuard, meter: Meter, *,
-                 default_model: str, allowed_models: tuple[str, ...], embedding_models: tuple[str, ...] = ()):
+                 default_model: str, allowed_models: tuple[str, ...], embedding_models: tuple[str, ...] = (),
+                 cache: ResponseCache | None = None):
         self.upstream = upstream
+        self.cache = cache
         self.filter = content_filter
         self.guard = guard
         self.meter = meter
@@ -100,24 +109,45 @@ class Gateway:
                 for item in body["data"]]
         return {"object": "list", "data": data, "model": str(body.get("model") or payload["model"]), "usage": usage}
 
-    def complete(self, payload: dict, caller, endpoint: str) -> Completion:
-        """One non-streamed call: admit, upstream, the response filter on every choice, record."""
-        ticket = self.meter.admit(caller, payload, endpoint, stream=False)
+    def complete(self, payload: dict, caller, endpoint: str, control: CacheControl = DEFAULT) -> Completion:
+        """One non-streamed call: admit, upstream (or the cache), the response filter on every choice, record."""
+        lookup = self._lookup(payload, caller, control)
+        ticket = self.meter.admit(caller, payload, endpoint, stream=False, cached=lookup.hit if lookup else False)
+        if lookup is not None:
+            self._counted(lookup)
         try:
-            done = self._complete(payload)
+            body = lookup.reply.body if lookup is not None and lookup.reply is not None else self.upstream.chat(payload)
+            done = self._complete(payload, body)
         except APIError as err:
             ticket.close(err.status, None, error=err.code)
             raise
         blocked = any(c.filter.action == "blocked" for c in done.choices)
         redacted = any(c.filter.action == "redacted" for c in done.choices)
+        if lookup is not None:
+            done.cache = lookup.outcome
+            if not blocked:
+                self._keep(lookup, body)
         ticket.response_id, ticket.response_model = done.id, done.model
         ticket.finish_reasons = tuple(c.finish_reason for c in done.choices)
         done.usage["cost_usd"] = ticket.price(done.usage)
         ticket.close(200, done.usage, "blocked" if blocked else "redacted" if redacted else "none")
         return done
 
-    def _complete(self, payload: dict) -> Completion:
-        body = self.upstream.chat(payload)
+    # --- the response cache (each a no-op when it is off)
+
+    def _lookup(self, payload: dict, caller, control: CacheControl) -> Lookup | None:
+        return self.cache.lookup(payload, caller, control) if self.cache is not None else None
+
+    def _counted(self, lookup: Lookup) -> None:
+        if self.cache is not None:
+            self.cache.count(lookup)
+
+    def _keep(self, lookup: Lookup, body: dict) -> None:
+        if self.cache is not None:
+            self.cache.keep(lookup, body)
+
+    def _complete(self, payload: dict, body: dict) -> Completion:
+        """An upstream (or stored) completion body with every choice through the reply filter."""
         choices, raw_texts = [], []
         for position, choice in enumerate(body["choices"]):
             message = choice["message"]  # shape checked by check_completion
@@ -142,15 +172,25 @@ class Gateway:
                           choices=choices)
 
     def open_stream(self, payload: dict, caller, endpoint: str,
-                    on_end: Callable[[StreamEnd], None] | None = None) -> ReplyStream:
-        """Start a streamed call; any failure before the first event raises an ordinary APIError."""
-        ticket = self.meter.admit(caller, payload, endpoint, stream=True)
+                    on_end: Callable[[StreamEnd], None] | None = None,
+                    control: CacheControl = DEFAULT) -> ReplyStream:
+        """Start a streamed call (or a replay of a cached reply); a failure before the first event raises."""
+        lookup = self._lookup(payload, caller, control)
+        hit = lookup is not None and lookup.reply is not None
+        ticket = self.meter.admit(caller, payload, endpoint, stream=True, cached=hit)
+        if lookup is not None:
+            self._counted(lookup)
         try:
-            upstream = self.upstream.chat_stream(payload)
+            upstream: ChatStream | CachedStream = (
+                CachedStream(lookup.reply.body) if lookup is not None and lookup.reply is not None
+                else self.upstream.chat_stream(payload))
         except APIError as err:
             ticket.close(err.status, None, error=err.code)
             raise
-        stream = ReplyStream(upstream, StreamReplyFilter(self.filter), payload, ticket, on_end)
+        # A live stream that completes is kept; a replay is already.
+        keep = (lambda body: self._keep(lookup, body)) if lookup is not None and lookup.digest and not hit else None
+        stream = ReplyStream(upstream, StreamReplyFilter(self.filter), payload, ticket, on_end, on_complete=keep,
+                             cache=lookup.outcome if lookup is not None else None)
         try:
             stream.prime()
         except StreamFailed as failed:

@@ -4,7 +4,10 @@ Every front door goes through ``Meter.admit`` before the upstream is called
 and closes the returned ``Ticket`` exactly once when the call is over, so
 bounds, token limits, dollar budgets, open-stream caps, the usage ledger, the
 metrics and the trace cannot differ between doors or between streamed and
-whole replies.
+whole replies. A reply from the response cache is admitted too (``cached``):
+its bounds are checked and it is recorded, but it holds and spends no tokens
+and no dollars, takes no stream slot and makes no trace span (there is no
+upstream call); its ledger row has zero tokens and the cached flag.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ class Ticket:
     response_model: str | None = None
     finish_reasons: tuple = ()
     closed: bool = False
+    cached: bool = False  # answered from the response cache
 
     @property
     def arrived(self) -> float:
@@ -57,7 +61,7 @@ class Ticket:
 
     def price(self, usage: dict) -> float:
         """The call's cost in US dollars for ``usage``, fixed from now on (what the client is told)."""
-        self.cost_micros = self.meter.prices.cost_micros(self.model, usage)
+        self.cost_micros = 0 if self.cached else self.meter.prices.cost_micros(self.model, usage)
         return self.cost_micros / 1_000_000
 
     def close(self, status: int, usage: dict | None, filter_action: str = "none", error: str | None = None) -> None:
@@ -82,9 +86,18 @@ class Meter:
         self.tracing = tracing
         self.upstream_name = upstream_name
 
-    def admit(self, caller, payload: dict, endpoint: str, stream: bool) -> Ticket:
-        """Check the abuse bounds and hold the tokens and dollars this call may spend, or raise."""
+    def admit(self, caller, payload: dict, endpoint: str, stream: bool, *, cached: bool = False) -> Ticket:
+        """Check the abuse bounds and hold the tokens and dollars this call may spend, or raise.
+
+        ``cached``: the reply comes from the response cache; bounds only, nothing is held.
+        """
         reply_cap = self.bounds.check_payload(payload)
+        if cached:
+            ticket = Ticket(self, caller, endpoint, stream, payload["model"], record=current(), cached=True)
+            if stream:
+                ticket.stream_counted = True
+                self.metrics.stream_opened()
+            return ticket
         # The whole request (tools and schemas too) plus the most every reply may use.
         return self._hold(caller, payload["model"], endpoint, stream, estimate_request(payload),
                           reply_cap * payload.get("n", 1))
@@ -115,20 +128,26 @@ class Meter:
 
     def finish(self, ticket: Ticket, status: int, usage: dict, filter_action: str, error: str | None) -> None:
         """Settle, free and record one finished call."""
-        prompt = int(usage.get("prompt_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or 0)
-        cost = ticket.cost_micros if ticket.cost_micros is not None else self.prices.cost_micros(ticket.model, usage)
-        self.limiter.settle(ticket.reservation, prompt + completion)
-        if self.budgets is not None:
-            self.budgets.settle(ticket.budget, cost)
-        self.limiter.close_stream(ticket.stream_lease)
+        if ticket.cached:
+            prompt = completion = cost = 0  # the upstream generated nothing for this one
+        else:
+            prompt = int(usage.get("prompt_tokens") or 0)
+            completion = int(usage.get("completion_tokens") or 0)
+            cost = (ticket.cost_micros if ticket.cost_micros is not None
+                    else self.prices.cost_micros(ticket.model, usage))
+            self.limiter.settle(ticket.reservation, prompt + completion)
+            if self.budgets is not None:
+                self.budgets.settle(ticket.budget, cost)
+            self.limiter.close_stream(ticket.stream_lease)
         if ticket.stream_counted:
             self.metrics.stream_closed()
         seconds = time.perf_counter() - ticket.started
         self.metrics.call(ticket.model, seconds, error, prompt, completion, cost)
         record = ticket.record
         if record is not None:
-            record.model, record.upstream, record.stream = ticket.model, self.upstream_name, ticket.stream
+            # A reply from the cache came from no upstream.
+            record.model, record.stream = ticket.model, ticket.stream
+            record.upstream = None if ticket.cached else self.upstream_name
             record.prompt_tokens, record.completion_tokens, record.cost_micros = prompt, completion, cost
             record.filter = filter_action
             if error is not None:
@@ -139,7 +158,7 @@ class Meter:
             self.ledger.record(client_id=ticket.caller.id, model=ticket.model, prompt_tokens=prompt,
                                completion_tokens=completion, latency_ms=seconds * 1000.0, status=status,
                                filter_action=filter_action, endpoint=ticket.endpoint, stream=ticket.stream,
-                               cost_micros=cost)
+                               cost_micros=cost, cached=ticket.cached)
         except APIError as err:
             # The reply is already on its way; a ledger outage must not turn it into an error.
             log.error("usage not recorded (%s)", err.code)

@@ -10,8 +10,10 @@ from ..errors import APIError, StreamFailed
 from ..filter import FilterResult
 from ..storage.idempotency import StoredReply
 from ..upstream.stream import ChatStream
+from .cache import Outcome
 from .estimate import usage_or_estimate
 from .meter import CLIENT_CLOSED, Ticket
+from .replay import CachedStream, StreamRecorder
 from .reply_filter import StreamReplyFilter
 
 BLOCKED_FINISH = "content_filter"
@@ -37,6 +39,7 @@ class ReplayStream:
     """A stored reply (a retried Idempotency-Key) told as the events of a stream: its text, then its end."""
 
     replayed = True
+    cache: Outcome | None = None  # answered from the turn store, so the response cache was not asked
 
     def __init__(self, stored: StoredReply):
         meta = stored.meta
@@ -60,16 +63,23 @@ class ReplyStream:
     consumer stops early (client gone), when the reply is blocked, and at the end.
     ``on_end`` runs before the end is reported (``/chat`` stores its turn there);
     if it raises an APIError, that error is reported instead, since nothing may
-    claim a finished turn that was not stored.
+    claim a finished turn that was not stored. ``on_complete`` gets the raw
+    reply as one completion body when the stream finished normally and was
+    not blocked (the response cache keeps it); ``cache`` is what the response
+    cache did for this request, for the door's headers.
     """
 
     replayed = False
 
-    def __init__(self, upstream: ChatStream, stream_filter: StreamReplyFilter, payload: dict,
+    def __init__(self, upstream: ChatStream | CachedStream, stream_filter: StreamReplyFilter, payload: dict,
                  ticket: Ticket | None = None,
-                 on_end: Callable[[StreamEnd], None] | None = None):
+                 on_end: Callable[[StreamEnd], None] | None = None,
+                 on_complete: Callable[[dict], object] | None = None, cache: Outcome | None = None):
         self._ticket = ticket
         self._on_end = on_end
+        self._on_complete = on_complete
+        self._recorder = StreamRecorder() if on_complete is not None else None
+        self.cache = cache
         self._upstream = upstream
         self._chunks = iter(upstream)
         self._filter = stream_filter
@@ -102,8 +112,11 @@ class ReplyStream:
         error: str | None = "client_closed"
         status, final_usage, action = CLIENT_CLOSED, None, "none"
         filters = self._filter
+        recorder = self._recorder
         try:
             for chunk in self._all_chunks():
+                if recorder is not None:
+                    recorder.add(chunk)
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or ():
                     if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -137,7 +150,11 @@ class ReplyStream:
             end = StreamEnd(finish, usage_or_estimate(usage, self._payload["messages"], "".join(received)),
                             result, reply=result.text)
             status, final_usage, action, error = 200, end.usage, result.action, None
-            yield self._ending(end)
+            kind, data = self._ending(end)
+            if kind == "end" and self._on_complete is not None and recorder is not None:
+                # Before the end goes out: a client that leaves once it has the end must not lose the entry.
+                self._on_complete(recorder.body())
+            yield kind, data
         except StreamFailed as failed:
             status, error = failed.error.status, failed.error.code
             if self._ticket is not None:

@@ -16,6 +16,7 @@ from ..filter import FilterResult
 from ..storage.conversations import ConversationStore, StoredConversation
 from ..storage.idempotency import Idempotency, StoredReply
 from .bounds import reply_cap_field
+from .cache import DEFAULT, CacheControl
 from .estimate import estimate_messages
 from .gateway import Choice, Completion, Gateway
 from .reply_stream import ReplayStream, ReplyStream, StreamEnd
@@ -71,14 +72,14 @@ class ChatTurns:
         self.store = store
         self.history_budget = history_budget
 
-    def complete(self, caller, chat: ChatInput) -> tuple[Completion, str]:
-        """One whole reply, stored; returns it with its conversation id."""
+    def complete(self, caller, chat: ChatInput, control: CacheControl = DEFAULT) -> tuple[Completion, str]:
+        """One whole reply (fresh, or from the response cache), stored; returns it with its conversation id."""
         if chat.idempotency is not None:
             stored = self.store.replay(caller.id, chat.idempotency)
             if stored is not None:
                 return replayed(stored), stored.conversation_id
         turn = self._begin(caller, chat)
-        done = self.gateway.complete(turn.payload, caller, self.ENDPOINT)
+        done = self.gateway.complete(turn.payload, caller, self.ENDPOINT, control)
         first = done.choices[0]
         saved = turn.save(first.reply, first.finish_reason, first.filter,
                           {"id": done.id, "model": done.model, "created": done.created, "usage": done.usage})
@@ -86,7 +87,7 @@ class ChatTurns:
             return replayed(saved), saved.conversation_id
         return done, saved
 
-    def stream(self, caller, chat: ChatInput) -> ReplyStream | ReplayStream:
+    def stream(self, caller, chat: ChatInput, control: CacheControl = DEFAULT) -> ReplyStream | ReplayStream:
         """A streamed reply whose turn is stored before its end event (which then names the conversation)."""
         if chat.idempotency is not None:
             stored = self.store.replay(caller.id, chat.idempotency)
@@ -103,7 +104,8 @@ class ChatTurns:
                               {"id": stream.id, "model": stream.model, "created": int(time.time()), "usage": end.usage})
             end.conversation_id = saved.conversation_id if isinstance(saved, StoredReply) else saved
 
-        opened.append(self.gateway.open_stream(turn.payload, caller, self.ENDPOINT, on_end=store_turn))
+        opened.append(self.gateway.open_stream(turn.payload, caller, self.ENDPOINT, on_end=store_turn,
+                                               control=control))
         return opened[0]
 
     def history(self, conversation: StoredConversation) -> list[dict]:

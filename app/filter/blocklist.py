@@ -85,6 +85,7 @@ class Blocklist:
     def __init__(self, terms=(), patterns=(), source: str = "<memory>"):
         self.source = source
         self.terms = tuple(sorted({_canonical(t) for t in terms} - {""}))
+        self.patterns = tuple(pat for _line, pat in patterns)
         rules = []
         if self.terms:
             rules.append(_term_rule(self.terms))

@@ -1,6 +1,10 @@
 """Whole-text filtering of replies, prompts and tool-call arguments."""
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+
 from .blocklist import Blocklist, load_blocklist
 from .json_args import ArgumentStreamFilter, filter_arguments
 from .normalize import fold
@@ -44,6 +48,12 @@ class ContentFilter:
         # a stream emits text only once no match attempt can still change it, and scans only
         # once a batch of text beyond that has arrived: the most it holds back is max_span
         self.max_span = max(self.scanner.reach, self.blocklist.reach) + STREAM_BATCH
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A digest of the policy (block list, redacted types, phone regions): it changes when any of them does."""
+        policy = [self.blocklist.terms, self.blocklist.patterns, sorted(self.redact), self.phone_regions]
+        return hashlib.sha256(json.dumps(policy, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def apply(self, text: str) -> FilterResult:
         """Filter a complete reply: block on a block-list hit, else redact the configured PII."""

@@ -96,6 +96,7 @@ class UsageRow(BaseModel):
     completion_tokens: int
     total_tokens: int
     cost_usd: float = Field(description="Spend in US dollars at the gateway's price table.")
+    cached: int = Field(description="How many of the requests the response cache answered: no tokens, no cost.")
 
 
 class UsageReport(BaseModel):

@@ -33,6 +33,10 @@ DESCRIPTION = " ".join((
     "filters replies for personal data and blocked content, and answers in JSON or as server-sent events.",
     "Every error has one shape (ErrorBody) and every response carries X-Request-ID.",
 ))
+X_CACHE = " ".join((
+    "With the response cache on (CACHE_TTL): HIT (answered from the cache, filtered as a fresh reply), MISS",
+    "(from the upstream) or BYPASS (Cache-Control kept the cache from being read). Absent when the cache is off.",
+))
 BEARER = " ".join((
     "A client key made with `flask --app wsgi keys create NAME`, sent as `Authorization: Bearer <key>`.",
     "Required when the server runs with AUTH_MODE=keys (the production default); ignored otherwise.",
@@ -103,6 +107,9 @@ def build_document(app: Flask) -> dict:
                                  "required": True, "schema": {"type": "string"}},
                 "Retry-After": {"description": "Seconds to wait before trying again.",
                                 "required": True, "schema": {"type": "string", "pattern": r"^\d+$"}},
+                "X-Cache": {"description": X_CACHE, "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]}},
+                "Age": {"description": "On a hit: seconds since the reply was stored.",
+                        "schema": {"type": "string", "pattern": r"^\d+$"}},
             },
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
@@ -248,6 +255,15 @@ def _branches(defs: dict, model: str, prop: str, kind: str) -> list[dict]:
     return [b for b in schema.get("anyOf", [schema]) if b.get("type") == kind]
 
 
+CACHE_CONTROL = {"name": "Cache-Control", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": " ".join((
+                     "For the response cache (CACHE_TTL): `no-cache` skips the lookup but stores the reply,",
+                     "`no-store` neither looks up nor stores, `max-age=N` takes only an entry at most N seconds",
+                     "old. Anything else is ignored.")),
+                 "examples": {"fresh": {"summary": "Do not answer from the cache", "value": "no-cache"},
+                              "recent": {"summary": "At most ten minutes old", "value": "max-age=600"}}}
+
+
 def _operation(op: Op, keys: bool, present: set[str]) -> dict:
     """One operation object."""
     out: dict = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
@@ -258,6 +274,8 @@ def _operation(op: Op, keys: bool, present: set[str]) -> dict:
                for name, schema, text in op.query]
     params += [{"name": name, "in": "header", "required": False, "schema": schema, "description": text}
                for name, schema, text in op.headers]
+    if op.cached:
+        params.append(CACHE_CONTROL)
     if params:
         out["parameters"] = params
     if op.body:
@@ -287,7 +305,11 @@ def _responses(op: Op) -> dict:
                 content[media_type] = {"schema": {"type": "string"}}
             else:
                 content[media_type] = {"schema": _ref_or_object(name)}
-        responses[str(status)] = {"description": description, "headers": request_id}
+        headers = dict(request_id)
+        if op.cached:
+            headers["X-Cache"] = {"$ref": "#/components/headers/X-Cache"}
+            headers["Age"] = {"$ref": "#/components/headers/Age"}
+        responses[str(status)] = {"description": description, "headers": headers}
         if content:
             responses[str(status)]["content"] = content
     errs = set(op.errors) | ({401, 429} if op.auth else set())

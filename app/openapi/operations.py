@@ -46,6 +46,8 @@ class Op:
     headers: tuple[tuple[str, dict, str], ...] = ()
     # link name -> (target operationId, runtime expression for its conversation_id)
     links: dict = field(default_factory=dict)
+    # Answered from the response cache when it is on: Cache-Control in, X-Cache and Age out.
+    cached: bool = False
 
     def models(self) -> Iterator[tuple[str, JsonSchemaMode]]:
         """(model name, json-schema mode) for every schema this operation names."""
@@ -116,7 +118,7 @@ OPERATIONS: tuple[Op, ...] = (
        {200: ("The filtered reply: JSON, or server-sent events when `stream` is true.",
               ((JSON, "ChatResponse"), (SSE, "ChatStreamDelta|ChatStreamEnd")))},
        description=CHAT_DESCRIPTION,
-       body="ChatRequest", body_examples=CHAT_EXAMPLES, errors=(*BODY_ERRORS, 404, 422, *UPSTREAM_ERRORS),
+       body="ChatRequest", body_examples=CHAT_EXAMPLES, errors=(*BODY_ERRORS, 404, 422, *UPSTREAM_ERRORS), cached=True,
        headers=(("Idempotency-Key", {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$"},
                  "Makes a retry safe: the same key with the same body within IDEMPOTENCY_TTL answers the stored "
                  + "reply (with `Idempotent-Replayed: true`) instead of storing a second turn; the same key "
@@ -127,13 +129,14 @@ OPERATIONS: tuple[Op, ...] = (
        {200: ("An OpenAI chat.completion, or chat.completion.chunk events when `stream` is true.",
               ((JSON, "ChatCompletion"), (SSE, "ChatCompletionChunk")))},
        description="The same pipeline as POST /chat behind OpenAI's request and response shapes.",
-       body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES, errors=BODY_ERRORS + UPSTREAM_ERRORS),
+       body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES, errors=BODY_ERRORS + UPSTREAM_ERRORS,
+       cached=True),
     Op("post", "/v1/responses", "createResponse", "OpenAI Responses API (stateless), over chat completions",
        "openai",
        {200: ("A response object, or the Responses event stream when `stream` is true.",
               ((JSON, "ResponseObject"), (SSE, "ResponseStreamEvent")))},
        description=RESPONSES_DESCRIPTION, body="ResponsesRequest", body_examples=RESPONSES_EXAMPLES,
-       errors=BODY_ERRORS + UPSTREAM_ERRORS),
+       errors=BODY_ERRORS + UPSTREAM_ERRORS, cached=True),
     Op("post", "/v1/embeddings", "createEmbedding", "OpenAI-compatible embeddings", "openai",
        {200: ("One vector per input, in input order.", ((JSON, "EmbeddingList"),))},
        description=EMBEDDINGS_DESCRIPTION, body="EmbeddingsRequest", body_examples=EMBEDDINGS_EXAMPLES,

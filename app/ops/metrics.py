@@ -38,6 +38,7 @@ LIMITS = ("rate", "token_rate", "daily_quota", "streams", "budget_day", "budget_
 UPSTREAM_OUTCOMES = ("ok", "rate_limited", "client_error", "server_error", "timeout", "unreachable",
                      "stream_failed")
 FILTER_ACTIONS = ("none", "redacted", "blocked")
+CACHE_RESULTS = ("hit", "miss", "bypass", "store", "error")
 FINDING_TYPES = ("email", "phone", "card", "ssn", "iban", "ip", "secret", "blocked_content", "moderation")
 OTHER = "other"  # any value outside a bounded set
 
@@ -90,12 +91,17 @@ class Metrics:
                                   buckets=OVERHEAD_BUCKETS, registry=r)
         self.spend = Counter("chatgate_spend_usd_total", "Spend at the price table's prices, in US dollars",
                              ("model",), registry=r)
+        self.cache_requests = Counter("chatgate_cache_requests_total",
+                                      "Response cache: requests answered (hit), sent upstream (miss) or not "
+                                      + "looked up (bypass); entries written (store); failed operations (error)",
+                                      ("result",), registry=r)
         # Bound once: the hot path only adds.
         self._models = {model: _ModelSeries(self, model) for model in models}
         self._outcomes = {o: self.upstream_requests.labels(upstream, o) for o in UPSTREAM_OUTCOMES}
         self._actions = {a: self.filter_actions.labels(a) for a in FILTER_ACTIONS}
         self._findings = {t: self.filter_findings.labels(t) for t in (*FINDING_TYPES, OTHER)}
         self._limits = {name: self.limit_rejections.labels(name) for name in LIMITS}
+        self._cache = {result: self.cache_requests.labels(result) for result in CACHE_RESULTS}
         self._routes: dict[tuple[str, int], object] = {}
         self._overhead = self.overhead
 
@@ -150,6 +156,10 @@ class Metrics:
     def rejected(self, limit: str) -> None:
         """A limit refused a request (``limit`` is one of LIMITS)."""
         self._limits[limit].inc()
+
+    def cache(self, result: str, count: int = 1) -> None:
+        """Response-cache events (``result`` is one of CACHE_RESULTS)."""
+        self._cache[result].inc(count)
 
     def stream_opened(self) -> None:
         """A stream began."""

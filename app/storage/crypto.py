@@ -38,6 +38,11 @@ def system_context(conversation_id: str) -> str:
     return f"system:{conversation_id}"
 
 
+def cache_context(digest: str) -> str:
+    """Where the cached reply stored under ``digest`` lives."""
+    return f"cache:{digest}"
+
+
 def message_context(conversation_id: str, seq: int) -> str:
     """Where message ``seq`` of a conversation lives."""
     return f"message:{conversation_id}:{seq}"

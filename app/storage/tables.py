@@ -1,7 +1,9 @@
-"""The tables: conversations, their messages, /chat idempotency keys, the usage ledger and client keys.
+"""The tables: conversations, their messages, /chat idempotency keys, the usage ledger, client keys and the
+response cache.
 
-Text columns (``system``, ``content``) hold Fernet tokens, never plaintext,
-each bound to its row; see ``app.storage.crypto``. The usage ledger holds counts only, no prompt text.
+Text columns (``system``, ``content``, the cache's ``body``) hold Fernet tokens, never plaintext, the
+conversation texts each bound to their row; see ``app.storage.crypto``. The usage ledger holds counts only,
+no prompt text.
 Changing a table here needs a migration: ``flask --app wsgi db revision --autogenerate -m "..."``.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -135,6 +138,8 @@ class LedgerRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # What the call cost at the price table's prices, in whole micro-dollars (0 for an unpriced model).
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Answered from the response cache: no upstream call, so no tokens and no cost.
+    cached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_usage_client_day", "client_id", "day"),)
 
@@ -157,3 +162,20 @@ class ClientKeyRow(Base):
     # Dollar budgets per UTC day and per calendar month, in micro-dollars.
     budget_day_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     budget_month_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CacheRow(Base):
+    """One response-cache entry: an upstream reply as a Fernet token, under the digest of its cache key."""
+
+    __tablename__ = "response_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_response_cache_expires_at", "expires_at"),
+        # Eviction takes the oldest first.
+        Index("ix_response_cache_created_at", "created_at"),
+    )

@@ -1,4 +1,7 @@
-"""The usage ledger: one row per upstream call, totals by day and model. No prompt text.
+"""The usage ledger: one row per chat call, totals by day and model. No prompt text.
+
+A call answered from the response cache has a row too, with zero tokens,
+zero cost and ``cached`` set; totals count those apart (``cached``).
 
 Rows are written in batches by a background writer, a few times a second,
 rather than one transaction per request: on the hot path a row is a list
@@ -15,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 
 from ..errors import APIError
 from .database import Database
@@ -42,14 +45,14 @@ class UsageLedger:
 
     def record(self, *, client_id: str, model: str, prompt_tokens: int, completion_tokens: int,
                latency_ms: float, status: int, filter_action: str, endpoint: str, stream: bool,
-               cost_micros: int = 0) -> None:
+               cost_micros: int = 0, cached: bool = False) -> None:
         """Append one row for one upstream call."""
         now = self._clock()
         row = dict(client_id=client_id, day=now.strftime("%Y-%m-%d"), model=(model or "")[:255],
                    endpoint=endpoint[:64], stream=bool(stream), status=int(status),
                    filter_action=(filter_action or "none")[:16], prompt_tokens=max(0, int(prompt_tokens)),
                    completion_tokens=max(0, int(completion_tokens)), latency_ms=max(0.0, float(latency_ms)),
-                   cost_micros=max(0, int(cost_micros)), created_at=now)
+                   cost_micros=max(0, int(cost_micros)), cached=bool(cached), created_at=now)
         with self._lock:
             self._pending.append(row)
             if self._writer is None:
@@ -115,7 +118,7 @@ class UsageLedger:
         since = (self._clock() - timedelta(days=days - 1)).strftime("%Y-%m-%d")
         stmt = (select(LedgerRow.client_id, LedgerRow.day, LedgerRow.model, func.count(),
                        func.sum(LedgerRow.prompt_tokens), func.sum(LedgerRow.completion_tokens),
-                       func.sum(LedgerRow.cost_micros))
+                       func.sum(LedgerRow.cost_micros), func.sum(case((LedgerRow.cached, 1), else_=0)))
                 .where(LedgerRow.day >= since)
                 .group_by(LedgerRow.client_id, LedgerRow.day, LedgerRow.model)
                 .order_by(LedgerRow.client_id, LedgerRow.day, LedgerRow.model))
@@ -126,5 +129,5 @@ class UsageLedger:
         return [(client, {"day": day, "model": model, "requests": int(count), "prompt_tokens": int(prompt or 0),
                           "completion_tokens": int(completion or 0),
                           "total_tokens": int(prompt or 0) + int(completion or 0),
-                          "cost_usd": int(cost or 0) / 1_000_000})
-                for client, day, model, count, prompt, completion, cost in rows]
+                          "cost_usd": int(cost or 0) / 1_000_000, "cached": int(cached or 0)})
+                for client, day, model, count, prompt, completion, cost, cached in rows]

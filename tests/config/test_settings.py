@@ -268,3 +268,36 @@ def test_phone_regions_reach_the_filter(make_app):
     german = "echo: ruf mich an unter 030 12345678"
     assert "[PHONE]" not in us_only.post("/chat", json={"prompt": german}).get_json()["reply"]
     assert "[PHONE]" in everywhere.post("/chat", json={"prompt": german}).get_json()["reply"]
+
+
+@pytest.mark.parametrize("raw, seconds", [("0", 0), ("0s", 0), ("90s", 90), ("10m", 600), ("1h", 3600),
+                                          ("1d", 86400), ("3600", 3600), (" 2H ", 7200)])
+def test_cache_ttl_is_off_or_a_duration(raw, seconds):
+    assert cfg(CACHE_TTL=raw).CACHE_TTL == seconds
+
+
+def test_the_cache_is_off_and_per_key_by_default():
+    settings = cfg()
+    assert (settings.CACHE_TTL, settings.CACHE_SCOPE, settings.CACHE_MAX_ENTRIES) == (0, "key", 10_000)
+    assert cfg(CACHE_SCOPE="SHARED").CACHE_SCOPE == "shared"
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("CACHE_TTL", "soon", "CACHE_TTL: expected 0 (off) or a duration such as 90s, 10m, 1h or 1d"),
+    ("CACHE_TTL", "-5m", "CACHE_TTL: expected 0 (off) or a duration"),
+    ("CACHE_TTL", "1w", "CACHE_TTL: expected 0 (off) or a duration"),
+    ("CACHE_SCOPE", "tenant", "CACHE_SCOPE: expected one of key, shared"),
+    ("CACHE_MAX_ENTRIES", "0", "CACHE_MAX_ENTRIES: expected a whole number from 1 to 10000000"),
+    ("CACHE_MAX_ENTRIES", "lots", "CACHE_MAX_ENTRIES: expected a whole number"),
+])
+def test_a_bad_cache_setting_stops_start_up_with_one_line(name, value, says):
+    with pytest.raises(ConfigError) as err:
+        cfg(**{name: value})
+    assert str(err.value).startswith(says) and "\n" not in str(err.value)
+
+
+def test_the_banner_says_where_the_cache_lives():
+    assert not any("response cache" in line for line in cfg().banner("http://x"))
+    assert "  response cache: 600 s, shared scope, at most 50 entries in Redis" in cfg(
+        CACHE_TTL="10m", CACHE_SCOPE="shared", CACHE_MAX_ENTRIES="50", REDIS_URL="redis://127.0.0.1:6379/3"
+    ).banner("http://x")

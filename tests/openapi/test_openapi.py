@@ -173,3 +173,19 @@ def test_the_document_is_built_once_per_app(app, client):
     assert app.extensions["chatgate.openapi"] is not None
     assert client.get("/openapi.json").data == first.data
     assert first.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_the_chat_operations_describe_the_response_cache(make_app, doc):
+    for path in ("/chat", "/v1/chat/completions", "/v1/responses"):
+        op = doc["paths"][path]["post"]
+        assert [p["name"] for p in op["parameters"] if p["in"] == "header"] == ["Cache-Control"], path
+        assert set(op["responses"]["200"]["headers"]) == {"X-Request-ID", "X-Cache", "Age"}, path
+    assert "parameters" not in doc["paths"]["/v1/embeddings"]["post"]
+    assert doc["components"]["headers"]["X-Cache"]["schema"]["enum"] == ["HIT", "MISS", "BYPASS"]
+    client = make_app(CACHE_TTL="1h").test_client()
+    for _ in range(2):
+        resp = client.post("/chat", json={"prompt": "Hello"}, headers={"Cache-Control": "max-age=60"})
+    assert resp.headers["X-Cache"] == "HIT" and resp.headers["Age"].isdigit()
+    usage = client.get("/usage").json["data"]
+    assert conforms(doc, "#/components/schemas/UsageReport", {"days": 30, "data": usage}) == []
+    assert usage[0]["cached"] == 1

@@ -28,4 +28,5 @@ def test_every_query_names_a_metric_chatgate_exports(client):
     # What the issue asks the picture to show: requests, errors, latency, TTFT, overhead, tokens, spend, filter.
     assert {"chatgate_http_requests_total", "gen_ai_client_operation_duration_seconds_bucket",
             "gen_ai_server_time_to_first_token_seconds_bucket", "chatgate_gateway_overhead_seconds_bucket",
-            "gen_ai_client_token_usage_sum", "chatgate_spend_usd_total", "chatgate_filter_actions_total"} <= shown
+            "gen_ai_client_token_usage_sum", "chatgate_spend_usd_total", "chatgate_filter_actions_total",
+            "chatgate_cache_requests_total"} <= shown

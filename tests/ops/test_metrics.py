@@ -15,7 +15,8 @@ URL = UPSTREAM + "/chat/completions"
 EXPORTED = ("gen_ai_client_operation_duration_seconds", "gen_ai_client_token_usage",
             "gen_ai_server_time_to_first_token_seconds", "chatgate_http_requests", "chatgate_upstream_requests",
             "chatgate_filter_actions", "chatgate_filter_findings", "chatgate_limit_rejections",
-            "chatgate_open_streams", "chatgate_gateway_overhead_seconds", "chatgate_spend_usd")
+            "chatgate_open_streams", "chatgate_gateway_overhead_seconds", "chatgate_spend_usd",
+            "chatgate_cache_requests")
 
 
 def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
@@ -50,7 +51,10 @@ def test_every_metric_is_exported_with_the_genai_buckets(client):
     assert buckets["gen_ai_client_operation_duration_seconds"][:-1] == list(m.DURATION_BUCKETS)
     assert buckets["gen_ai_client_token_usage"][:-1] == list(m.TOKEN_BUCKETS)
     assert buckets["gen_ai_server_time_to_first_token_seconds"][:-1] == list(m.TTFT_BUCKETS)
-    assert "chatgate_circuit_state" not in families and "chatgate_cache_requests" not in families
+    assert "chatgate_circuit_state" not in families
+    # Every cache result is there from the start (at 0 while the cache is off), so dashboards have a series.
+    assert {s.labels["result"] for s in families["chatgate_cache_requests"].samples
+            if s.name.endswith("_total")} == set(m.CACHE_RESULTS)
 
 
 def test_a_chat_call_is_counted_where_it_happens(client):

@@ -240,9 +240,9 @@ def test_usage_totals_by_day_and_model(app):
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     assert ledger.totals("alice", 1) == [
         {"day": today, "model": "gpt-4o", "requests": 1, "prompt_tokens": 100, "completion_tokens": 50,
-         "total_tokens": 150, "cost_usd": 0.00075},
+         "total_tokens": 150, "cost_usd": 0.00075, "cached": 0},
         {"day": today, "model": "gpt-4o-mini", "requests": 2, "prompt_tokens": 17, "completion_tokens": 8,
-         "total_tokens": 25, "cost_usd": 0.000008}]
+         "total_tokens": 25, "cost_usd": 0.000008, "cached": 0}]
     week = ledger.totals("alice", 7)
     assert [(r["day"], r["model"]) for r in week] == [(old_day, "gpt-4o"), (today, "gpt-4o"), (today, "gpt-4o-mini")]
     assert ledger.totals("carol", 30) == []

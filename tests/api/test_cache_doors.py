@@ -14,6 +14,7 @@ from conftest import UPSTREAM, UPSTREAM_KEY
 from dbfixtures import raw_rows
 from support import completion
 
+from app.storage.crypto import cache_context
 from app.storage.response_cache import CacheStore
 from app.upstream.sse_codec import iter_sse
 
@@ -60,9 +61,9 @@ def stored_bodies(app) -> list[dict]:
     """Every entry the app's store holds (queued or written), decrypted."""
     store: CacheStore = app.extensions["chatgate"].cache_store
     store.flush()
-    rows = raw_rows(app, "SELECT body FROM response_cache")
+    rows = raw_rows(app, "SELECT key, body FROM response_cache")
     cipher = app.extensions["chatgate"].cipher
-    return [json.loads(cipher.decrypt(bytes(body)))["body"] for (body,) in rows]
+    return [json.loads(cipher.decrypt(bytes(body), cache_context(key)))["body"] for (key, body) in rows]
 
 
 @responses.activate

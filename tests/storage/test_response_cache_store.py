@@ -12,7 +12,7 @@ from app.errors import StoreDown
 from app.ops.metrics import Metrics
 from app.storage import response_cache as rc
 from app.storage.cache_backends import REDIS_INDEX, REDIS_PREFIX, DatabaseEntries, RedisEntries
-from app.storage.crypto import Cipher
+from app.storage.crypto import Cipher, cache_context
 from app.storage.response_cache import CacheStore
 
 REDIS = "redis://127.0.0.1:6379/3"
@@ -127,7 +127,7 @@ def test_entries_are_encrypted_at_rest(db_app):
     store.flush()
     [(key, body)] = raw_rows(app, "SELECT key, body FROM response_cache")
     assert key == digest(7) and b"Mars" not in bytes(body)
-    assert "Mars is red." in services.cipher.decrypt(bytes(body))
+    assert "Mars is red." in services.cipher.decrypt(bytes(body), cache_context(key))
 
 
 def test_redis_entries_are_encrypted_and_expire_by_themselves():

@@ -21,10 +21,15 @@ The whole tree (status, OpenAI-style ``type``, stable ``code``)::
         │   ├── UpstreamAuthError     502 upstream_misconfigured (the upstream refused our key)
         │   └── UpstreamBadResponse   502 bad_upstream_response, upstream_reply_too_large, upstream_event_too_large
         ├── ServiceUnavailable        503 service_unavailable, upstream_not_configured, limits_unavailable
+        │   ├── UpstreamUnavailable   503 upstream_unavailable (+ Retry-After): every target of a route open or failed
         │   └── StorageUnavailable    503 database_unavailable, schema_outdated
         │       ├── Undecryptable     503 undecryptable (no configured key opens stored text)
         │       └── KeyMissing        503 encryption_key_missing
         └── UpstreamTimeout           504 upstream_timeout, stream_too_long (past MAX_STREAM_DURATION)
+
+An error made from an upstream's HTTP answer carries that answer's status
+(``upstream_status``) and its own retry hint in seconds (``upstream_retry_after``),
+for routing and the circuit breaker; neither is ever sent to a client.
 
 ``translate`` maps exceptions from requests, urllib3, SQLAlchemy and redis onto
 this tree through one table, most specific class first. ``retryable`` is the
@@ -69,6 +74,9 @@ class APIError(Exception):
     type = "api_error"
     code = "internal_error"
     message = "internal error"
+    # Set on errors made from an upstream's HTTP answer (routing reads them); never sent to a client.
+    upstream_status: int | None = None
+    upstream_retry_after: float | None = None
 
     def __init__(self, message: str | None = None, *, param: str | None = None, code: str | None = None,
                  headers: Mapping[str, str] | None = None):
@@ -178,6 +186,13 @@ class ServiceUnavailable(APIError):
     """No upstream is configured, or the gateway cannot serve right now."""
 
     status, type, code, message = 503, "service_unavailable", "service_unavailable", "service unavailable"
+
+
+class UpstreamUnavailable(ServiceUnavailable):
+    """Every target of the model's route is cooling down (circuit open) or has just failed."""
+
+    code = "upstream_unavailable"
+    message = "every upstream serving this model is unavailable; retry later"
 
 
 class StorageUnavailable(ServiceUnavailable):

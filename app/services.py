@@ -17,6 +17,7 @@ from .access.limits import Limiter
 from .access.redis_counters import RedisCounters
 from .access.shared_table import SharedCounters
 from .config import Config
+from .config.routing import Routing, UpstreamSpec, from_settings
 from .core.bounds import Bounds
 from .core.cache import ResponseCache, policy_version
 from .core.gateway import Gateway
@@ -35,8 +36,11 @@ from .storage.crypto import Cipher, NoCipher, load_cipher
 from .storage.database import Database, database_url, make_engine
 from .storage.response_cache import CacheStore
 from .storage.usage import UsageLedger
+from .upstream.breaker import STATE_VALUES, Breaker
 from .upstream.client import NoUpstream, UpstreamClient, build_session
 from .upstream.offline import OFFLINE_BASE_URL, OfflineAdapter
+from .upstream.router import Route, Router
+from .upstream.targets import Target
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +55,8 @@ class Services:
     ledger: UsageLedger
     keyring: KeyRing
     limiter: Limiter
-    upstream: UpstreamClient | NoUpstream
+    upstream: Router | NoUpstream
+    routing: Routing
     content_filter: ContentFilter
     gateway: Gateway
     turns: ChatTurns
@@ -65,12 +70,19 @@ class Services:
 
 
 def build(config: Config, instance_path: str) -> Services:
-    """Build observability, storage, access, the upstream client, the filter and the core, in that order."""
+    """Build observability, storage, access, the upstream router, the filter and the core, in that order."""
+    # Without UPSTREAMS_FILE, the OPENAI_* settings make one upstream with one route per allowed model.
+    routing = config.routing or from_settings(config)
+    providers = {name: provider_of(spec) for name, spec in routing.upstreams.items()}
+    upstream_name = first_upstream(config, routing)
+    provider = providers.get(upstream_name, "openai_compatible")
+
     # Observability first: every room below records into it.
-    upstream_name, provider = upstream_identity(config)
-    metrics = Metrics(provider=provider, upstream=upstream_name, models=config.ALLOWED_MODELS)
-    tracing = build_tracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, provider_name=provider,
-                            server_address=None if config.offline else urlsplit(config.OPENAI_BASE_URL).hostname)
+    metrics = Metrics(provider=provider, upstream=upstream_name, models=config.ALLOWED_MODELS,
+                      upstreams=providers or None)
+    default = routing.upstreams.get(upstream_name)
+    address = urlsplit(default.base_url).hostname if default is not None and default.base_url else None
+    tracing = build_tracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, provider_name=provider, server_address=address)
 
     # Storage: a relative SQLite path is relative to the project, not the working directory.
     engine = make_engine(database_url(config.DATABASE_URL, PROJECT_ROOT), pool_size=config.DB_POOL_SIZE,
@@ -96,7 +108,10 @@ def build(config: Config, instance_path: str) -> Services:
                       fail=config.LIMITS_FAIL, auth_failure_limit=config.AUTH_FAILURE_LIMIT, metrics=metrics)
     budgets = Budgets(counters, fail=config.LIMITS_FAIL, metrics=metrics, spent_since=ledger.spent_since)
 
-    upstream = build_upstream(config, upstream_name, metrics)
+    upstream = build_router(config, routing, metrics, counters)
+    if isinstance(upstream, Router) and routing.source == "file":  # without the file there is no breaker
+        metrics.watch_circuits(lambda: {name: STATE_VALUES[state.kind] for name, state in upstream.states().items()
+                                        if state.known})
 
     try:
         blocklist = load_blocklist(config.BLOCKLIST_FILE)
@@ -121,22 +136,27 @@ def build(config: Config, instance_path: str) -> Services:
                       cache=cache)
     turns = ChatTurns(gateway, conversations, history_budget=config.HISTORY_TOKEN_BUDGET)
     return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
-                    keyring=keyring, limiter=limiter, upstream=upstream, content_filter=content_filter,
+                    keyring=keyring, limiter=limiter, upstream=upstream, routing=routing, content_filter=content_filter,
                     gateway=gateway, turns=turns, metrics=metrics, prices=prices, budgets=budgets, tracing=tracing,
                     request_log=RequestLog(), cache_store=cache_store, cache=cache)
 
 
-def upstream_identity(config: Config) -> tuple[str, str]:
-    """The upstream's name (for metrics and logs) and its OpenTelemetry provider name."""
-    if config.offline:
-        return "offline", "offline"
-    host = (urlsplit(config.OPENAI_BASE_URL).hostname or "").lower()
+def provider_of(spec: UpstreamSpec) -> str:
+    """An upstream's OpenTelemetry provider name (gen_ai.provider.name)."""
+    if spec.kind == "offline":
+        return "offline"
+    host = (urlsplit(spec.base_url).hostname or "").lower()
     if host == "api.openai.com":
-        return "default", "openai"
+        return "openai"
     if host.endswith(".openai.azure.com"):
-        return "default", "azure.ai.openai"
-    return "default", "openai_compatible"
+        return "azure.ai.openai"
+    return "openai_compatible"
 
+
+def first_upstream(config: Config, routing: Routing) -> str:
+    """The default model's first upstream: the one metrics and logs name when no other served."""
+    route = routing.routes.get(config.OPENAI_MODEL) or next(iter(routing.routes.values()), None)
+    return route.targets[0].upstream if route is not None else "default"
 
 
 def build_counters(config: Config) -> RedisCounters | SharedCounters | MemoryCounters:
@@ -151,19 +171,34 @@ def build_counters(config: Config) -> RedisCounters | SharedCounters | MemoryCou
     return MemoryCounters()
 
 
-def build_upstream(config: Config, name: str = "default", metrics=None) -> UpstreamClient | NoUpstream:
-    """The pooled upstream client: the real upstream, the offline model mounted on the same session, or none."""
+def build_router(config: Config, routing: Routing, metrics, counters) -> Router | NoUpstream:
+    """A client per upstream (the offline model mounted on its own session), the routes over them, and breakers."""
     if config.upstream_mode == "none":
         return NoUpstream()
+    clients = {name: build_client(config, spec, routing, metrics) for name, spec in routing.upstreams.items()}
+    specs = routing.upstreams
+    routes = {name: Route(name, tuple(Target(clients[t.upstream], t.model, specs[t.upstream].developer_role,
+                                             provider_of(specs[t.upstream])) for t in route.targets),
+                          route.strategy, route.weights)
+              for name, route in routing.routes.items()}
+    breakers = {name: spec.breaker for name, spec in specs.items()}
+    # Breakers count in the limits' store: every worker (shared table) or every instance (Redis) sees one state.
+    store = counters if any(b.enabled for b in breakers.values()) else None
+    return Router(routes, Breaker(store, breakers), default_model=config.OPENAI_MODEL, deadline=routing.deadline,
+                  metrics=metrics, upstreams=clients)
+
+
+def build_client(config: Config, spec: UpstreamSpec, routing: Routing, metrics=None) -> UpstreamClient:
+    """One upstream's pooled client: a real upstream, or the offline model mounted on its session."""
     session = build_session(config.UPSTREAM_POOL_SIZE, config.UPSTREAM_CA_BUNDLE)
-    if config.offline:
+    if spec.kind == "offline":
+        served = [t.model for r in routing.routes.values() for t in r.targets if t.upstream == spec.name]
         session.mount(OFFLINE_BASE_URL, OfflineAdapter(chunk_delay=config.OFFLINE_STREAM_DELAY,
-                                                       models=list(config.ALLOWED_MODELS)))
+                                                       models=list(dict.fromkeys(served))))
         base_url, key = OFFLINE_BASE_URL, None
     else:
-        base_url = config.OPENAI_BASE_URL
-        key = config.OPENAI_API_KEY.reveal() if config.OPENAI_API_KEY else None
+        base_url, key = spec.base_url, spec.api_key.reveal() if spec.api_key else None
     extra = {"metrics": metrics} if metrics is not None else {}
-    return UpstreamClient(session, base_url, key, config.UPSTREAM_CONNECT_TIMEOUT, config.UPSTREAM_TIMEOUT,
-                          config.UPSTREAM_MAX_RETRIES, name=name, max_stream_seconds=config.MAX_STREAM_DURATION,
-                          **extra)
+    return UpstreamClient(session, base_url, key, spec.connect_timeout, spec.timeout, spec.max_retries,
+                          name=spec.name, max_stream_seconds=config.MAX_STREAM_DURATION, auth=spec.auth,
+                          query=spec.query, **extra)

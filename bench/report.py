@@ -138,6 +138,7 @@ def derive(result: dict) -> None:
                                                            cg.get("cpu_ms_per_request")),
     }
     result["ratios"] = {k: (round(v, 3) if v is not None else None) for k, v in ratios.items()}
+    _derive_failover(subj.get("chatgate", {}).get("failover") or {})
     cg_stream = subj.get("chatgate", {}).get("stream") or {}
     targets = []
 
@@ -176,6 +177,21 @@ def derive(result: dict) -> None:
         target(f"cache miss req/s @16 ≥ {TARGET_CACHE_MISS_VS_CHATGATE:g}× chatgate without the cache", r,
                r is not None and r >= TARGET_CACHE_MISS_VS_CHATGATE, _x(r))
     result["targets"] = targets
+
+
+def _derive_failover(failover: dict) -> None:
+    """Each failover row against the primary-only one: added latency at 1 connection, req/s ratio at 16."""
+    base = failover.get("primary")
+    if not isinstance(base, dict) or "c1" not in base:
+        return
+    for run in failover.values():
+        if not isinstance(run, dict) or "c1" not in run:
+            continue
+        run["derived"] = {
+            "added_p50_c1_ms": _sub(_ms(run["c1"]["latency_us"]["p50"]), _ms(base["c1"]["latency_us"]["p50"])),
+            "added_p99_c1_ms": _sub(_ms(run["c1"]["latency_us"]["p99"]), _ms(base["c1"]["latency_us"]["p99"])),
+            "rps_c16_over_primary": _ratio(run["c16"]["rps"], base["c16"]["rps"]),
+        }
 
 
 # --------------------------------------------------------------------------- formatting
@@ -256,6 +272,7 @@ def table(result: dict) -> str:
                  + "per request = CPU time of the server's whole process tree during the 16-connection run ÷ requests. "
                  + "A negative added value means the difference is within run-to-run noise.")
     lines.append("")
+    lines += _failover_table(subj.get("chatgate", {}).get("failover") or {})
     lines += [
         f"**Streamed** — {st.get('streams', 0):,} concurrent streams of {st.get('stream_chunks')} chunks at "
         + f"{st.get('stream_interval_ms', 0):g} ms from the asyncio mock, opened over {st.get('stream_ramp_s', 0):g} s "
@@ -336,6 +353,29 @@ def table(result: dict) -> str:
     lines.append("")
     lines += _notes(result)
     return "\n".join(lines)
+
+
+def _failover_table(failover: dict) -> list[str]:
+    """chatgate through a route of two targets whose first fails, against a route of the primary alone."""
+    rows = [run for run in failover.values() if isinstance(run, dict) and "c1" in run]
+    if not rows and not failover.get("failed"):
+        return []
+    lines = ["**Failover** — chatgate, non-streamed, one route (`UPSTREAMS_FILE`) whose first target fails on every "
+             + "call without retrying and without its circuit opening (except in the last row), then the primary "
+             + "(nginx) answers. *Added* = against the primary-only route.",
+             "",
+             _row(["route", "req/s @16", "p50 @1", "p99 @1", "added p50 @1", "added p99 @1", "req/s vs primary",
+                   "errors"]),
+             _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])]
+    for run in rows:
+        d = run.get("derived", {})
+        lines.append(_row([run["label"], _int(run["c16"]["rps"]), _fmt_ms(_ms(run["c1"]["latency_us"]["p50"])),
+                           _fmt_ms(_ms(run["c1"]["latency_us"]["p99"])), _fmt_ms(d.get("added_p50_c1_ms")),
+                           _fmt_ms(d.get("added_p99_c1_ms")), _x(d.get("rps_c16_over_primary")),
+                           run["c16"]["non_2xx_or_errors"] + run["c1"]["non_2xx_or_errors"]]))
+    if failover.get("failed"):
+        lines.append(f"\nFailover rows incomplete: {failover['failed']}")
+    return lines + [""]
 
 
 def _errors(s: dict) -> str:

@@ -64,6 +64,13 @@ LIMITS = {"RATE_LIMIT": "1000000/minute", "TOKEN_RATE_LIMIT": "1000000000/minute
           "DAILY_TOKEN_QUOTA": "1000000000000", "MAX_STREAMS_PER_CLIENT": "100000"}
 STREAM_CHUNKS = 64
 STREAM_INTERVAL_MS = 20.0
+# The failover rows: one route over two targets, the first failing (bench/run.py Chatgate.measure_failover).
+FAILOVER_SCENARIOS = (
+    ("primary", "primary only (one target)"),
+    ("refused", "first target refuses connections"),
+    ("503", "first target answers 503"),
+    ("503_open", "first target answers 503, its circuit open"),
+)
 
 T0 = time.monotonic()
 
@@ -507,6 +514,39 @@ class Chatgate(Subject):
             raise RuntimeError(f"chatgate did not start; log: {self.log_tail()}")
         self.detect(env, key_note)
 
+    def measure_failover(self, args, failing_url: str) -> dict:
+        """Non-streamed runs through a route whose first target refuses connections or answers 503.
+
+        Each scenario restarts chatgate with an UPSTREAMS_FILE. The failing
+        target makes no retries, and its circuit never opens (a minimum of
+        calls the run cannot reach) except in ``503_open``, where a warm-up
+        opens it first: the rows show what each call pays to fall over, and
+        what an open circuit saves.
+        """
+        saved, out = self.info, {}
+        dead = f"http://127.0.0.1:{procs.free_port()}/v1"  # nothing listens there
+        try:
+            for scenario, label in FAILOVER_SCENARIOS:
+                path = self.work / f"upstreams-{scenario}.toml"
+                path.write_text(failover_file(self.upstream.base_url, dead if scenario == "refused" else failing_url,
+                                              scenario), encoding="utf-8")
+                self.port = procs.free_port()
+                self.start({"UPSTREAMS_FILE": str(path)}, reuse_key=True)
+                if scenario == "503_open":
+                    for _ in range(10):
+                        post(self.url, self.body(False), self.key)
+                log(f"chatgate failover: {label}")
+                run = nonstream_runs(self.url, self.body(False), self.key, args.duration, args.warmup,
+                                     self.proc.pid, 1)
+                out[scenario] = {"label": label, "c16": run["c16"], "c1": run["c1"]}
+                self.stop()
+        except Exception as err:  # noqa: BLE001 - the rows measured so far are kept; the reason is recorded
+            out["failed"] = str(err)[:300]
+        finally:
+            self.stop()
+            self.info = saved
+        return out
+
     def detect(self, env: dict, key_note: str) -> None:
         """Pick the path and record which features were really on, from what the server does."""
         base = f"http://127.0.0.1:{self.port}"
@@ -649,6 +689,17 @@ class LiteLLM(Subject):
         self.wait_ready(120)
 
 
+def failover_file(primary: str, first: str, scenario: str) -> str:
+    """The UPSTREAMS_FILE of one failover scenario: gpt-4o-mini over [first, primary], or primary alone."""
+    # The most calls a circuit may need before it opens: out of reach, except where the row measures it open.
+    min_requests = 5 if scenario == "503_open" else 100000
+    targets = '["primary"]' if scenario == "primary" else '["first", "primary"]'
+    return (f"[breaker]\nmin_requests = {min_requests}\ncooldown = \"1h\"\n"
+            + f'[upstreams.primary]\nbase_url = "{primary}"\napi_key_env = "OPENAI_API_KEY"\n'
+            + f'[upstreams.first]\nbase_url = "{first}"\nmax_retries = 0\n'
+            + f'[models."{MODEL}"]\ntargets = {targets}\n')
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -688,6 +739,19 @@ def measure_subject(subject: Subject, upstream: Upstream, args, result: dict) ->
         upstream.use("nginx")
         subject.verify_limits()
         entry["features"] = subject.info.get("features", {})
+        if not args.no_failover:
+            # A second upstream that answers every completion with 503 (the mock, faulting on purpose).
+            port = procs.free_port()
+            argv = [bench_python(), "-m", "tests.mock_upstream.server", "--port", str(port), "--fault", "503"]
+            failing = subject.managed.start("mock503", argv, subject.work / "mock503.log", cwd=str(ROOT))
+            try:
+                if not procs.wait_for(lambda: procs.port_open(port), 15, failing):
+                    raise RuntimeError("the 503 mock did not start")
+                entry["failover"] = subject.measure_failover(args, f"http://127.0.0.1:{port}/v1")
+            except Exception as err:  # noqa: BLE001 - recorded, like every other stage's failure
+                entry["failover"] = {"failed": str(err)[:300]}
+            finally:
+                subject.managed.stop(failing)
 
 
 def main(argv=None) -> int:
@@ -707,6 +771,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--no-save", action="store_true", help="write no results file (trial runs)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and configs (path printed)")
+    parser.add_argument("--no-failover", action="store_true", help="skip chatgate's failover rows")
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.subjects.split(",") if s.strip()]
 

@@ -21,6 +21,12 @@ circuit breaker or spending budgets can count on any of them:
     (say, across a store outage) is taken again, whatever the cap: it is held.
 ``release(lease)``
     Give a lease back. Releasing twice is releasing once.
+``swap(key, expect, value, ttl) -> bool``
+    Compare and set a counter: when ``key`` holds ``expect`` now (a missing
+    or expired counter holds 0), it holds ``value`` for a fresh ``ttl``
+    seconds (0 removes it) and the answer is True; otherwise nothing changes.
+    ``add(key, 0, …)`` reads it. The circuit breaker keeps each upstream's
+    state in one such counter, so exactly one caller wins each transition.
 
 Every method raises ``StoreDown`` when the store cannot answer (Redis away,
 the shared table's bucket full); what that means is the caller's decision
@@ -70,6 +76,9 @@ class Counters(Protocol):
     def release(self, lease: Lease) -> None:
         """Give a lease back (once)."""
 
+    def swap(self, key: str, expect: int, value: int, ttl: float) -> bool:
+        """Set ``key`` to ``value`` for ``ttl`` seconds if it holds ``expect`` now."""
+
 
 class MemoryCounters:
     """Counters and leases for one process: the development server and the tests."""
@@ -105,6 +114,22 @@ class MemoryCounters:
             heapq.heappush(self._expiries, (entry[0], 0, key))
         entry[1] += amount
         return entry[1], entry[0] - now
+
+    def swap(self, key: str, expect: int, value: int, ttl: float) -> bool:
+        """Set ``key`` to ``value`` for a fresh ``ttl`` if it holds ``expect`` (0 when missing or expired)."""
+        now = self._clock()
+        with self._lock:
+            self._expire(now)
+            entry = self._counts.get(key)
+            held = entry[1] if entry is not None and entry[0] > now else 0
+            if held != expect:
+                return False
+            if value == 0:
+                self._counts.pop(key, None)
+            else:
+                entry = self._counts[key] = [now + ttl, value]
+                heapq.heappush(self._expiries, (entry[0], 0, key))
+            return True
 
     def acquire(self, key: str, cap: int, ttl: float) -> Lease | None:
         """A lease under ``key``, or None when ``cap`` live leases are held."""

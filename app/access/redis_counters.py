@@ -73,6 +73,20 @@ end
 return {now, 1}
 """
 
+# Compare and set: ARGV[3] (for ARGV[4] ms; 0 deletes) if the key holds ARGV[2] (a missing key holds 0).
+_LUA_SWAP = _PRELUDE + """
+local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+if held ~= tonumber(ARGV[2]) then
+  return {now, 0}
+end
+if tonumber(ARGV[3]) == 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+end
+return {now, 1}
+"""
+
 _LUA_RELEASE = _PRELUDE + """
 redis.call('ZREM', KEYS[1], ARGV[2])
 return {now, 1}
@@ -91,6 +105,7 @@ class RedisCounters:
         self._acquire = self._client.register_script(_LUA_ACQUIRE)
         self._renew = self._client.register_script(_LUA_RENEW)
         self._release = self._client.register_script(_LUA_RELEASE)
+        self._swap = self._client.register_script(_LUA_SWAP)
         self._offset_ms: float | None = None  # Redis's clock minus ours, learnt from replies
 
     def add(self, key: str, amount: int, window: float) -> tuple[int, float]:
@@ -104,6 +119,10 @@ class RedisCounters:
             args += [amount, _ms(window)]
         got = self._script(self._add, [PREFIX + key for key, _, _ in ops], args)
         return [(int(got[i]), int(got[i + 1]) / 1000.0) for i in range(1, len(got), 2)]
+
+    def swap(self, key: str, expect: int, value: int, ttl: float) -> bool:
+        """Set ``key`` to ``value`` for a fresh ``ttl`` if it holds ``expect`` (0 when missing), atomically."""
+        return bool(int(self._script(self._swap, [PREFIX + key], [expect, value, _ms(ttl)])[1]))
 
     def acquire(self, key: str, cap: int, ttl: float) -> Lease | None:
         """A lease under ``key`` unless ``cap`` unexpired ones are held."""

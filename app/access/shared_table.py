@@ -223,6 +223,19 @@ class SharedCounters:
             mutex.release()
         return out
 
+    def swap(self, key: str, expect: int, value: int, ttl: float) -> bool:
+        """Set ``key`` to ``value`` for a fresh ``ttl`` if it holds ``expect`` (0 when missing or expired)."""
+        tag = self._tags.get(key) or self._tag(key)
+        with self._locked():
+            now = self._now()
+            at, expiry, held, _ = self._find(tag, now, True)
+            if (held if expiry > now else 0) != expect:
+                return False
+            # A value of 0 frees the slot: an expired slot is a free one.
+            expiry = now + max(int(ttl * 1000), 1) if value else 0
+            _SLOT.pack_into(self._map, at, tag, expiry, value, 0)
+        return True
+
     def acquire(self, key: str, cap: int, ttl: float) -> Lease | None:
         """A lease under ``key`` unless ``cap`` are held (lapsed ones counted for at most one more ttl)."""
         tag, span = self._tag("lease:" + key), max(int(ttl * 1000), 1)

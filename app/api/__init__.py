@@ -28,6 +28,7 @@ from . import (
 bp = Blueprint("api", __name__)
 bp.before_request(admission.admit)
 bp.after_request(admission.add_ratelimit_headers)
+bp.after_request(http.add_upstream_header)
 bp.register_blueprint(chat.bp)
 bp.register_blueprint(v1.bp)
 bp.register_blueprint(embeddings.bp)

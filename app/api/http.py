@@ -12,6 +12,7 @@ from ..ops.record import Observed, current
 # so a hostile header can never inject into our logs or responses.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 HSTS = "max-age=31536000; includeSubDomains"
+UPSTREAM_HEADER = "X-Chatgate-Upstream"
 # The chat routes: Server-Timing on every answer, and the gateway-overhead metric.
 CHAT_ENDPOINTS = frozenset({"api.chat.chat", "api.v1.chat_completions"})
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -66,6 +67,14 @@ def request_id() -> str:
         assign_request_id()
         rid = g.request_id
     return rid
+
+
+def add_upstream_header(response):
+    """Name the upstream whose answer this is (set as routing tries each; a stream's is known by now)."""
+    record = current()
+    if record is not None and record.upstream is not None:
+        response.headers[UPSTREAM_HEADER] = record.upstream
+    return response
 
 
 def add_headers(response):

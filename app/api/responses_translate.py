@@ -6,19 +6,18 @@ other door.
 """
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from typing import Any
 
 from ..core.gateway import Completion
 from ..errors import InvalidRequest
+from ..upstream.targets import reply_cap_field
 
 # Copied across under the same name.
 SAME_NAME = ("temperature", "top_p", "parallel_tool_calls", "user", "safety_identifier", "prompt_cache_key",
              "prompt_cache_retention", "service_tier")
 # Reasoning models take max_completion_tokens (visible plus reasoning tokens); older models max_tokens.
-_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.I)
 
 STATUS = {"stop": ("completed", None), "tool_calls": ("completed", None), "function_call": ("completed", None),
           "length": ("incomplete", "max_output_tokens"), "content_filter": ("incomplete", "content_filter")}
@@ -27,11 +26,6 @@ STATUS = {"stop": ("completed", None), "tool_calls": ("completed", None), "funct
 def new_id(prefix: str) -> str:
     """An id in OpenAI's style: resp_…, msg_…, fc_…."""
     return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def reply_cap_field(model: str) -> str:
-    """The chat field that bounds a reply for ``model``."""
-    return "max_completion_tokens" if _REASONING_MODEL.match(model) else "max_tokens"
 
 
 def chat_payload(body: dict, model: str) -> dict:

@@ -5,28 +5,20 @@ operator fixes them in one restart rather than one restart per setting.
 """
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import parsers
+from .routing import Routing, sends_in_clear
 
 # A settings.Config; not imported, since Config calls into this module.
 Config = Any
 
 
 def plaintext_upstream(config: Config) -> bool:
-    """True when the upstream key would travel in clear: plain http:// to a host that is not this one."""
-    parts = urlsplit(config.OPENAI_BASE_URL)
-    if parts.scheme != "http" or config.OPENAI_API_KEY is None or config.offline:
-        return False
-    host = (parts.hostname or "").lower()
-    if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True  # a name: it may resolve anywhere
+    """True when an upstream key would travel in clear: plain http:// to a host that is not this one."""
+    if config.routing is not None:
+        return bool(config.routing.in_clear())
+    return config.OPENAI_API_KEY is not None and not config.offline and sends_in_clear(config.OPENAI_BASE_URL)
 
 
 def problems(config: Config) -> list[str]:
@@ -47,8 +39,13 @@ def problems(config: Config) -> list[str]:
         found.append("DATA_ENCRYPTION_KEY: production needs a key for conversation text at rest; "
                      + "make one with `flask --app wsgi db generate-key`")
     if plaintext_upstream(config) and not config.ALLOW_PLAINTEXT_UPSTREAM:
-        found.append("OPENAI_BASE_URL: plain http:// to another host would send the upstream key in clear; "
-                     + "use https:// or set ALLOW_PLAINTEXT_UPSTREAM=true")
+        if config.routing is None:
+            found.append("OPENAI_BASE_URL: plain http:// to another host would send the upstream key in clear; "
+                         + "use https:// or set ALLOW_PLAINTEXT_UPSTREAM=true")
+        else:
+            found += [f"UPSTREAMS_FILE: [upstreams.{name}] plain http:// to another host would send its key in "
+                      + "clear; use https:// or set ALLOW_PLAINTEXT_UPSTREAM=true"
+                      for name in config.routing.in_clear()]
     return found
 
 
@@ -65,7 +62,7 @@ def banner(config: Config, url: str) -> list[str]:
         store = "shared by this instance's workers" if config.LIMITS_TABLE else "in-process"
     lines = [f"chatgate listening on {url}",
              f"  mode: {config.APP_ENV}   auth: {config.AUTH_MODE}   model: {config.OPENAI_MODEL}",
-             f"  upstream: {upstream}",
+             *(routing_lines(config.routing) if config.routing is not None else [f"  upstream: {upstream}"]),
              f"  storage: {parsers.without_password(config.DATABASE_URL)}",
              f"  limits: {limits} (store: {store}, fail {config.LIMITS_FAIL})"]
     if config.CACHE_TTL:
@@ -79,8 +76,33 @@ def banner(config: Config, url: str) -> list[str]:
         lines.append("  !! AUTH_MODE=open: anyone who can reach this port spends your upstream budget, and callers "
                      + "are told apart only by address; set AUTH_MODE=keys and create keys with "
                      + "`flask --app wsgi keys create NAME`.")
-    if plaintext_upstream(config):
+    if plaintext_upstream(config) and config.routing is None:
         refused = "" if config.ALLOW_PLAINTEXT_UPSTREAM else ", and production refuses it"
         lines.append("  !! the upstream key goes in clear to a plain http:// upstream on another host: "
                      + f"use https://{refused} unless ALLOW_PLAINTEXT_UPSTREAM=true")
+    return lines
+
+
+def routing_lines(routing: Routing) -> list[str]:
+    """The banner's upstreams (where, and where each key came from) and routes (targets and strategy)."""
+    lines = ["  upstreams:"]
+    for spec in routing.upstreams.values():
+        key = f"key from {spec.key_source}" if spec.api_key is not None else "no key"
+        url = parsers.without_password(spec.base_url)
+        where = "embedded offline model" if spec.kind == "offline" else f"{url} ({key})"
+        auth = ", api-key header" if spec.auth == "api-key" else ""
+        b = spec.breaker
+        lines.append(f"    {spec.name}: {where}{auth}; timeout {spec.timeout:g}s, {spec.max_retries} retries; breaker "
+                     + f"opens at {b.failure_rate:.0%} failed of {b.min_requests}+ calls in {b.window:g}s, "
+                     + f"cools {b.cooldown:g}s")
+    lines.append(f"  routes (deadline {routing.deadline:g}s a call):" if routing.deadline else "  routes:")
+    for route in routing.routes.values():
+        targets = [t.upstream if t.model == route.name else f"{t.upstream}:{t.model}" for t in route.targets]
+        if route.strategy == "weighted":
+            targets = [f"{t} x{w:g}" for t, w in zip(targets, route.weights, strict=True)]
+        lines.append(f"    {route.name} -> " + ", ".join(targets) + f" ({route.strategy})")
+    for spec in routing.upstreams.values():
+        if spec.api_key is not None and sends_in_clear(spec.base_url):
+            lines.append(f"  !! upstream {spec.name}: its key goes in clear to a plain http:// upstream on another "
+                         + "host; use https://")
     return lines

@@ -13,9 +13,10 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from . import parsers, serving
+from . import parsers, serving, upstreams
 from .api_key import load_api_key
 from .parsers import Secret
+from .routing import Routing
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ENVIRONMENTS = ("development", "production", "testing")
@@ -28,6 +29,8 @@ class Config:
     DEBUG = False
     TESTING = False
     OPENAI_BASE_URL = OPENAI_DEFAULT_BASE_URL
+    UPSTREAMS_FILE = None
+    routing: Routing | None = None  # set from UPSTREAMS_FILE; None: one upstream from OPENAI_*
     OPENAI_MODEL = "gpt-4o-mini"
     ALLOWED_MODELS: tuple[str, ...] = ()
     ALLOWED_EMBEDDING_MODELS: tuple[str, ...] = ("text-embedding-3-small",)
@@ -92,6 +95,7 @@ class Config:
     # variable -> parser; the order is the order of .env.example
     PARSERS: ClassVar[dict[str, Callable[[str], object]]] = {
         "OPENAI_BASE_URL": parsers.http_url,
+        "UPSTREAMS_FILE": parsers.path,
         "OPENAI_MODEL": str.strip,
         "ALLOWED_MODELS": parsers.comma_list,
         "ALLOWED_EMBEDDING_MODELS": parsers.comma_list,
@@ -171,6 +175,8 @@ class Config:
             self.OPENAI_API_KEY, self.KEY_SOURCE = load_api_key(environ)
         except ConfigError as err:
             problems += err.problems
+        if self.UPSTREAMS_FILE:
+            problems += upstreams.apply_file(self, environ)
         if self.MODERATION == "openai" and self.upstream_mode != "remote":
             problems.append("MODERATION: openai moderation needs a real upstream (set OPENAI_API_KEY)")
         if problems:
@@ -203,6 +209,8 @@ class Config:
         """'offline' (embedded model), 'remote' (a real upstream) or 'none' (nothing usable)."""
         if self.OFFLINE_MODEL:
             return "offline"
+        if self.routing is not None:
+            return "remote"  # the file's upstreams (an offline one among them is an upstream like the others)
         # A key, or a non-OpenAI base URL (Ollama, vLLM and llama.cpp need no key), means a real upstream.
         if self.OPENAI_API_KEY is not None or self.OPENAI_BASE_URL != OPENAI_DEFAULT_BASE_URL:
             return "remote"
@@ -238,6 +246,7 @@ class Config:
         values = [s.reveal() for s in (self.OPENAI_API_KEY, self.KEY_HASH_SECRET, self.DATA_ENCRYPTION_KEY,
                                        self.METRICS_TOKEN) if s]
         values += [k for v in list(values) for k in v.split(",")]  # each of several rotation keys
+        values += self.routing.secrets() if self.routing is not None else []
         for url in (self.DATABASE_URL, self.REDIS_URL):
             password = urlsplit(url).password if url else None
             if password:

@@ -8,10 +8,10 @@ meter calls ``check_payload`` on the request as it will go upstream. Settings:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..errors import InvalidRequest
+from ..upstream.targets import reply_cap_field
 from .estimate import request_texts
 
 REPLY_CAP_FIELDS = ("max_tokens", "max_completion_tokens")
@@ -24,15 +24,6 @@ BYTES_PER_FLOAT = {"float": 22, "base64": 6}
 # Vector sizes of OpenAI's models by default; an unknown model is assumed to be as large as the largest.
 DEFAULT_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
                       "text-embedding-ada-002": 1536}
-# OpenAI's reasoning models (o1, o3, o4-mini …, the gpt-5 family) refuse max_tokens and take
-# max_completion_tokens; every other model, and every other server (Ollama, vLLM …), takes max_tokens.
-_COMPLETION_TOKENS_MODELS = re.compile(r"^(o\d|gpt-5)")
-
-
-def reply_cap_field(model: str) -> str:
-    """The request field that caps a reply for ``model``: max_completion_tokens or max_tokens."""
-    name = model.rsplit("/", 1)[-1].lower()  # "openai/o3-mini" is o3-mini
-    return "max_completion_tokens" if _COMPLETION_TOKENS_MODELS.match(name) else "max_tokens"
 
 
 def check_text(name: str, value: str, max_chars: int, *, required: bool = False) -> None:

@@ -19,7 +19,7 @@ from ..upstream.client import ChatStream
 from .cache import DEFAULT, CacheControl, Lookup, Outcome, ResponseCache
 from .estimate import usage_or_estimate
 from .guard import PromptGuard
-from .meter import Meter
+from .meter import Meter, Ticket
 from .replay import CachedStream
 from .reply_filter import StreamReplyFilter, filter_message
 from .reply_stream import BLOCKED_FINISH, ReplyStream, StreamEnd, completion_id
@@ -94,7 +94,7 @@ class Gateway:
         """One embeddings call (inputs already guarded): admit, upstream, record; OpenAI's list body."""
         ticket = self.meter.admit_embedding(caller, payload, endpoint)
         try:
-            body = self.upstream.embeddings(payload)
+            body = self.upstream.embeddings(payload, ticket)
         except APIError as err:
             ticket.close(err.status, None, error=err.code)
             raise
@@ -116,8 +116,9 @@ class Gateway:
         if lookup is not None:
             self._counted(lookup)
         try:
-            body = lookup.reply.body if lookup is not None and lookup.reply is not None else self.upstream.chat(payload)
-            done = self._complete(payload, body)
+            body = (lookup.reply.body if lookup is not None and lookup.reply is not None
+                    else self.upstream.chat(payload, ticket))
+            done = self._complete(payload, body, ticket)
         except APIError as err:
             ticket.close(err.status, None, error=err.code)
             raise
@@ -146,7 +147,7 @@ class Gateway:
         if self.cache is not None:
             self.cache.keep(lookup, body)
 
-    def _complete(self, payload: dict, body: dict) -> Completion:
+    def _complete(self, payload: dict, body: dict, ticket: Ticket) -> Completion:
         """An upstream (or stored) completion body with every choice through the reply filter."""
         choices, raw_texts = [], []
         for position, choice in enumerate(body["choices"]):
@@ -166,7 +167,9 @@ class Gateway:
                                   function_call=None if blocked else seen.function_call,
                                   logprobs=choice.get("logprobs") if result.action == "none" else None))
         created = body.get("created")
-        return Completion(id=str(body.get("id") or completion_id()), model=str(body.get("model") or payload["model"]),
+        return Completion(id=str(body.get("id") or completion_id()),
+                          # The model that answered: the upstream's own word, else the one the route asked for.
+                          model=str(body.get("model") or ticket.upstream_model or payload["model"]),
                           created=created if isinstance(created, int) else int(time.time()),
                           usage=usage_or_estimate(body.get("usage"), payload["messages"], "".join(raw_texts)),
                           choices=choices)
@@ -183,7 +186,7 @@ class Gateway:
         try:
             upstream: ChatStream | CachedStream = (
                 CachedStream(lookup.reply.body) if lookup is not None and lookup.reply is not None
-                else self.upstream.chat_stream(payload))
+                else self.upstream.chat_stream(payload, ticket))
         except APIError as err:
             ticket.close(err.status, None, error=err.code)
             raise

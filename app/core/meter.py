@@ -53,15 +53,33 @@ class Ticket:
     finish_reasons: tuple = ()
     closed: bool = False
     cached: bool = False  # answered from the response cache
+    # Who is serving the call, as the router tries each target (see served_by); None for a cached reply.
+    upstream: str | None = None
+    upstream_model: str | None = None
+    provider: str | None = None
 
     @property
     def arrived(self) -> float:
         """When the request reached chatgate (admission time outside a request)."""
         return self.record.started if self.record is not None else self.started
 
+    def served_by(self, upstream: str | None, model: str | None, provider: str | None) -> None:
+        """The router is now trying ``upstream`` with ``model`` (None: no upstream could serve)."""
+        self.upstream, self.upstream_model, self.provider = upstream, model, provider
+        if self.record is not None:
+            self.record.upstream = upstream  # known before a stream's headers go: X-Chatgate-Upstream
+
+    @property
+    def priced_model(self) -> str:
+        """The model a call is priced by: the one that served it when the price table knows it, else the one asked."""
+        served = self.upstream_model
+        if served and served != self.model and self.meter.prices.price(served) is not None:
+            return served
+        return self.model
+
     def price(self, usage: dict) -> float:
         """The call's cost in US dollars for ``usage``, fixed from now on (what the client is told)."""
-        self.cost_micros = 0 if self.cached else self.meter.prices.cost_micros(self.model, usage)
+        self.cost_micros = 0 if self.cached else self.meter.prices.cost_micros(self.priced_model, usage)
         return self.cost_micros / 1_000_000
 
     def close(self, status: int, usage: dict | None, filter_action: str = "none", error: str | None = None) -> None:
@@ -108,7 +126,7 @@ class Meter:
         return self._hold(caller, payload["model"], endpoint, False, prompt, 0)
 
     def _hold(self, caller, model: str, endpoint: str, stream: bool, prompt: int, reply: int) -> Ticket:
-        ticket = Ticket(self, caller, endpoint, stream, model, record=current())
+        ticket = Ticket(self, caller, endpoint, stream, model, record=current(), upstream=self.upstream_name)
         ticket.reservation = self.limiter.reserve(caller, prompt + reply)
         try:
             if self.budgets is not None:
@@ -134,7 +152,7 @@ class Meter:
             prompt = int(usage.get("prompt_tokens") or 0)
             completion = int(usage.get("completion_tokens") or 0)
             cost = (ticket.cost_micros if ticket.cost_micros is not None
-                    else self.prices.cost_micros(ticket.model, usage))
+                    else self.prices.cost_micros(ticket.priced_model, usage))
             self.limiter.settle(ticket.reservation, prompt + completion)
             if self.budgets is not None:
                 self.budgets.settle(ticket.budget, cost)
@@ -142,12 +160,11 @@ class Meter:
         if ticket.stream_counted:
             self.metrics.stream_closed()
         seconds = time.perf_counter() - ticket.started
-        self.metrics.call(ticket.model, seconds, error, prompt, completion, cost)
+        self.metrics.call(ticket.model, seconds, error, prompt, completion, cost, ticket.provider)
         record = ticket.record
         if record is not None:
-            # A reply from the cache came from no upstream.
-            record.model, record.stream = ticket.model, ticket.stream
-            record.upstream = None if ticket.cached else self.upstream_name
+            # A reply from the cache came from no upstream (ticket.upstream stays None).
+            record.model, record.upstream, record.stream = ticket.model, ticket.upstream, ticket.stream
             record.prompt_tokens, record.completion_tokens, record.cost_micros = prompt, completion, cost
             record.filter = filter_action
             if error is not None:
@@ -158,7 +175,8 @@ class Meter:
             self.ledger.record(client_id=ticket.caller.id, model=ticket.model, prompt_tokens=prompt,
                                completion_tokens=completion, latency_ms=seconds * 1000.0, status=status,
                                filter_action=filter_action, endpoint=ticket.endpoint, stream=ticket.stream,
-                               cost_micros=cost, cached=ticket.cached)
+                               cost_micros=cost, cached=ticket.cached, upstream=ticket.upstream,
+                               upstream_model=ticket.upstream_model)
         except APIError as err:
             # The reply is already on its way; a ledger outage must not turn it into an error.
             log.error("usage not recorded (%s)", err.code)

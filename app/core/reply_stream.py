@@ -86,7 +86,8 @@ class ReplyStream:
         self._payload = payload
         self._first: dict | None = None
         self.id = completion_id()
-        self.model = payload["model"]
+        # The model that answers: the upstream's own word (first chunk), else the one the route asked for.
+        self.model = (ticket.upstream_model if ticket is not None else None) or payload["model"]
 
     def prime(self) -> None:
         """Read the first upstream event, so early failures are still plain HTTP errors."""
@@ -156,9 +157,8 @@ class ReplyStream:
                 self._on_complete(recorder.body())
             yield kind, data
         except StreamFailed as failed:
+            # The upstream side counted it (chatgate_upstream_requests_total, and its circuit).
             status, error = failed.error.status, failed.error.code
-            if self._ticket is not None:
-                self._ticket.meter.metrics.upstream_attempt("stream_failed")
             yield "error", failed.error
         finally:
             self._upstream.close()
@@ -170,7 +170,8 @@ class ReplyStream:
     def _first_token(self) -> bool:
         """Time to first token: from the request's arrival to its first piece of reply, as the client sees it."""
         if self._ticket is not None:
-            self._ticket.meter.metrics.first_token(self._ticket.model, perf_counter() - self._ticket.arrived)
+            ticket = self._ticket
+            ticket.meter.metrics.first_token(ticket.model, perf_counter() - ticket.arrived, ticket.provider)
         return True
 
     def _pieces(self, delta: dict, received: list[str]) -> Iterator[tuple[str, object]]:

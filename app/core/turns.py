@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..filter import FilterResult
 from ..storage.conversations import ConversationStore, StoredConversation
 from ..storage.idempotency import Idempotency, StoredReply
-from .bounds import reply_cap_field
+from ..upstream.targets import reply_cap_field
 from .cache import DEFAULT, CacheControl
 from .estimate import estimate_messages
 from .gateway import Choice, Completion, Gateway
@@ -138,7 +138,7 @@ class ChatTurns:
             messages.append({"role": "user", "content": prompt})
         params = dict(chat.params)
         if "max_tokens" in params:
-            # /chat's own max_tokens, sent in the field the model takes (see bounds.reply_cap_field).
+            # /chat's own max_tokens, sent in the field the model takes (see upstream.targets).
             params[reply_cap_field(model)] = params.pop("max_tokens")
         payload = {"model": model, "messages": messages, **params}
         return Turn(self.store, caller.id, prompt, system, payload, conversation, chat.idempotency)

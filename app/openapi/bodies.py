@@ -24,7 +24,10 @@ class Readiness(BaseModel):
     """Body of GET /readyz: 200 when ready, 503 when not."""
 
     status: str = Field(description="ready or not_ready.")
-    checks: dict[str, str] = Field(description="Each dependency and its state.")
+    checks: dict[str, Union[str, dict[str, str], list[str]]] = Field(
+        description="Each dependency and its state. With UPSTREAMS_FILE, `upstreams` maps each upstream to its "
+                    + "circuit (closed, half_open, open or unknown), and `unusable_models` lists the models whose "
+                    + "every upstream is open.")
 
 
 class ChatStreamDelta(BaseModel):

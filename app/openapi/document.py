@@ -110,6 +110,12 @@ def build_document(app: Flask) -> dict:
                 "X-Cache": {"description": X_CACHE, "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]}},
                 "Age": {"description": "On a hit: seconds since the reply was stored.",
                         "schema": {"type": "string", "pattern": r"^\d+$"}},
+                "X-Chatgate-Upstream": {
+                    "description": "The upstream that answered: its name in UPSTREAMS_FILE (`default`, or "
+                                   + "`offline`, without the file). Absent when no upstream answered (a reply "
+                                   + "from the response cache, a replayed Idempotency-Key, or every upstream "
+                                   + "unavailable).",
+                    "required": False, "schema": {"type": "string"}},
             },
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
@@ -141,17 +147,27 @@ _ERROR_EXAMPLES = {
     422: errors.IdempotencyKeyReused(),
     429: errors.RateLimited(),
     502: errors.UpstreamError(),
-    503: errors.ServiceUnavailable("no upstream is configured", code="upstream_not_configured"),
+    503: errors.UpstreamUnavailable("every upstream serving model 'gpt-4o-mini' is cooling down after failures; "
+                                    + "retry later"),
     504: errors.UpstreamTimeout(),
 }
+_RETRY_AFTER_503 = {"description": "With upstream_unavailable: seconds until the soonest upstream's circuit "
+                                   + "cool-down ends.", "required": False,
+                    "schema": {"type": "string", "pattern": r"^\d+$"}}
 
 
 def _error_response(status: int) -> dict:
     example = _ERROR_EXAMPLES[status]
-    headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    headers: dict[str, dict] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
     if status == 429:
         headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
-    return {"description": f"{(example.__doc__ or '').rstrip('.')} ({example.type}).",
+    description = f"{(example.__doc__ or '').rstrip('.')} ({example.type})."
+    if status == 503:
+        headers["Retry-After"] = _RETRY_AFTER_503
+        description = ("Unavailable (service_unavailable): upstream_unavailable when every upstream serving the "
+                       + "model is cooling down or failed; also upstream_not_configured, database_unavailable, "
+                       + "limits_unavailable.")
+    return {"description": description,
             "headers": headers,
             "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")},
                                              "example": example.to_dict()}}}
@@ -295,6 +311,8 @@ def _operation(op: Op, keys: bool, present: set[str]) -> dict:
 
 def _responses(op: Op) -> dict:
     request_id = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    if op.served:
+        request_id["X-Chatgate-Upstream"] = {"$ref": "#/components/headers/X-Chatgate-Upstream"}
     responses: dict = {}
     for status, (description, kinds) in op.ok.items():
         content = {}

@@ -48,6 +48,7 @@ class Op:
     links: dict = field(default_factory=dict)
     # Answered from the response cache when it is on: Cache-Control in, X-Cache and Age out.
     cached: bool = False
+    served: bool = False  # answers name their upstream in X-Chatgate-Upstream
 
     def models(self) -> Iterator[tuple[str, JsonSchemaMode]]:
         """(model name, json-schema mode) for every schema this operation names."""
@@ -124,23 +125,23 @@ OPERATIONS: tuple[Op, ...] = (
                  + "reply (with `Idempotent-Replayed: true`) instead of storing a second turn; the same key "
                  + "with another body is a 422."),),
        links={"GetConversation": ("getConversation", "$response.body#/conversation_id"),
-              "DeleteConversation": ("deleteConversation", "$response.body#/conversation_id")}),
+              "DeleteConversation": ("deleteConversation", "$response.body#/conversation_id")}, served=True),
     Op("post", "/v1/chat/completions", "createChatCompletion", "OpenAI-compatible chat completion", "openai",
        {200: ("An OpenAI chat.completion, or chat.completion.chunk events when `stream` is true.",
               ((JSON, "ChatCompletion"), (SSE, "ChatCompletionChunk")))},
        description="The same pipeline as POST /chat behind OpenAI's request and response shapes.",
        body="ChatCompletionRequest", body_examples=COMPLETION_EXAMPLES, errors=BODY_ERRORS + UPSTREAM_ERRORS,
-       cached=True),
+       cached=True, served=True),
     Op("post", "/v1/responses", "createResponse", "OpenAI Responses API (stateless), over chat completions",
        "openai",
        {200: ("A response object, or the Responses event stream when `stream` is true.",
               ((JSON, "ResponseObject"), (SSE, "ResponseStreamEvent")))},
        description=RESPONSES_DESCRIPTION, body="ResponsesRequest", body_examples=RESPONSES_EXAMPLES,
-       errors=BODY_ERRORS + UPSTREAM_ERRORS, cached=True),
+       errors=BODY_ERRORS + UPSTREAM_ERRORS, cached=True, served=True),
     Op("post", "/v1/embeddings", "createEmbedding", "OpenAI-compatible embeddings", "openai",
        {200: ("One vector per input, in input order.", ((JSON, "EmbeddingList"),))},
        description=EMBEDDINGS_DESCRIPTION, body="EmbeddingsRequest", body_examples=EMBEDDINGS_EXAMPLES,
-       errors=BODY_ERRORS + UPSTREAM_ERRORS),
+       errors=BODY_ERRORS + UPSTREAM_ERRORS, served=True),
     Op("get", "/v1/models", "listModels", "Models a client may use", "openai",
        {200: ("An OpenAI model list.", ((JSON, "ModelList"),))}),
     Op("get", "/v1/models/{model}", "getModel", "One model, if a client may use it", "openai",

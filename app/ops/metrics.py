@@ -2,8 +2,13 @@
 
 Names follow OpenTelemetry's GenAI conventions where one exists, with their
 histogram buckets; the rest start with ``chatgate_``. Every label is bounded:
-models come from ALLOWED_MODELS, routes from the URL rules, error types and
-outcomes from fixed sets. No key, prompt, reply or user is ever a label.
+models come from ALLOWED_MODELS, upstreams and providers from the upstreams
+configured at start-up, routes from the URL rules, error types and outcomes
+from fixed sets. No key, prompt, reply or user is ever a label.
+
+``chatgate_circuit_state`` is read at scrape time from the circuit breakers'
+shared store (``watch_circuits``), so every worker and instance reports the
+same state: 0 closed, 1 half-open, 2 open.
 
 Under gunicorn every worker writes its samples to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (which gunicorn.conf.py makes per instance and
@@ -15,6 +20,7 @@ start-up are bound once, so recording is an add, not a label lookup.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +31,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 # OpenTelemetry GenAI semantic conventions' advised buckets.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -44,12 +52,12 @@ OTHER = "other"  # any value outside a bounded set
 
 
 class _ModelSeries:
-    """The series of one model, bound at start-up."""
+    """The series of one model served by one provider, bound at start-up."""
 
     __slots__ = ("duration_ok", "input_tokens", "output_tokens", "spend", "ttft")
 
-    def __init__(self, metrics: Metrics, model: str):
-        common = (OPERATION, model, metrics.provider)
+    def __init__(self, metrics: Metrics, model: str, provider: str):
+        common = (OPERATION, model, provider)
         self.duration_ok = metrics.duration.labels(*common, "")
         self.input_tokens = metrics.tokens.labels(*common, "input")
         self.output_tokens = metrics.tokens.labels(*common, "output")
@@ -57,12 +65,34 @@ class _ModelSeries:
         self.spend = metrics.spend.labels(model)
 
 
-class Metrics:
-    """Every metric chatgate exports, for one app."""
+class _Circuits(Collector):
+    """chatgate_circuit_state, computed when scraped."""
 
-    def __init__(self, *, provider: str, upstream: str, models: tuple[str, ...]):
+    def __init__(self, states: Callable[[], Mapping[str, int]]):
+        self.states = states
+
+    def collect(self):
+        """One gauge sample per upstream whose state could be read."""
+        family = GaugeMetricFamily("chatgate_circuit_state", "Circuit breaker state per upstream: 0 closed, "
+                                   + "1 half-open, 2 open", labels=["upstream"])
+        for name, value in self.states().items():
+            family.add_metric([name], value)
+        yield family
+
+
+class Metrics:
+    """Every metric chatgate exports, for one app.
+
+    ``provider`` and ``upstream`` name the default upstream; ``upstreams``
+    maps every configured upstream to its provider, so each one's series are
+    bound at start-up.
+    """
+
+    def __init__(self, *, provider: str, upstream: str, models: tuple[str, ...],
+                 upstreams: Mapping[str, str] | None = None):
         self.provider = provider
         self.upstream = upstream
+        self.upstreams = dict(upstreams or {upstream: provider})
         r = self.registry = CollectorRegistry(auto_describe=True)
         common = ("gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name")
         self.duration = Histogram("gen_ai_client_operation_duration_seconds",
@@ -96,31 +126,46 @@ class Metrics:
                                       + "looked up (bypass); entries written (store); failed operations (error)",
                                       ("result",), registry=r)
         # Bound once: the hot path only adds.
-        self._models = {model: _ModelSeries(self, model) for model in models}
-        self._outcomes = {o: self.upstream_requests.labels(upstream, o) for o in UPSTREAM_OUTCOMES}
+        self._models = {model: _ModelSeries(self, model, provider) for model in models}
+        self._served = {(model, p): _ModelSeries(self, model, p) for model in models
+                        for p in set(self.upstreams.values()) - {provider}}
+        self._outcomes = {(name, o): self.upstream_requests.labels(name, o)
+                          for name in self.upstreams for o in UPSTREAM_OUTCOMES}
         self._actions = {a: self.filter_actions.labels(a) for a in FILTER_ACTIONS}
         self._findings = {t: self.filter_findings.labels(t) for t in (*FINDING_TYPES, OTHER)}
         self._limits = {name: self.limit_rejections.labels(name) for name in LIMITS}
         self._cache = {result: self.cache_requests.labels(result) for result in CACHE_RESULTS}
         self._routes: dict[tuple[str, int], object] = {}
         self._overhead = self.overhead
+        self._circuits: _Circuits | None = None
 
-    def _series(self, model: str) -> _ModelSeries:
+    def _series(self, model: str, provider: str | None = None) -> _ModelSeries:
+        if provider is not None and provider != self.provider:
+            return self._provided(model, provider)
         series = self._models.get(model)
         if series is None:
             series = self._models.get(OTHER)
             if series is None:
-                series = self._models[OTHER] = _ModelSeries(self, OTHER)
+                series = self._models[OTHER] = _ModelSeries(self, OTHER, self.provider)
+        return series
+
+    def _provided(self, model: str, provider: str) -> _ModelSeries:
+        """The series of a model served by another upstream's provider (a fallback); bounded like the rest."""
+        model = model if model in self._models else OTHER
+        provider = provider if provider in self.upstreams.values() else OTHER
+        series = self._served.get((model, provider))
+        if series is None:
+            series = self._served[(model, provider)] = _ModelSeries(self, model, provider)
         return series
 
     def call(self, model: str, seconds: float, error: str | None, input_tokens: int, output_tokens: int,
-             cost_micros: int) -> None:
-        """One finished chat call: its duration, tokens and spend."""
-        series = self._series(model)
+             cost_micros: int, provider: str | None = None) -> None:
+        """One finished chat call: its duration, tokens and spend (``provider``: whose upstream served it)."""
+        series = self._series(model, provider)
         if error is None:
             series.duration_ok.observe(seconds)
         else:
-            self.duration.labels(OPERATION, model if model in self._models else OTHER, self.provider,
+            self.duration.labels(OPERATION, model if model in self._models else OTHER, provider or self.provider,
                                  error).observe(seconds)
         if input_tokens or output_tokens:
             series.input_tokens.observe(input_tokens)
@@ -128,9 +173,9 @@ class Metrics:
         if cost_micros:
             series.spend.inc(cost_micros / 1_000_000)
 
-    def first_token(self, model: str, seconds: float) -> None:
+    def first_token(self, model: str, seconds: float, provider: str | None = None) -> None:
         """A stream sent its first token ``seconds`` after the request arrived."""
-        self._series(model).ttft.observe(seconds)
+        self._series(model, provider).ttft.observe(seconds)
 
     def http_request(self, route: str, status: int) -> None:
         """One answered HTTP request."""
@@ -143,9 +188,14 @@ class Metrics:
         """Time one chat request spent in chatgate itself."""
         self._overhead.observe(seconds)
 
-    def upstream_attempt(self, outcome: str) -> None:
-        """One upstream attempt ended with ``outcome`` (one of UPSTREAM_OUTCOMES)."""
-        self._outcomes[outcome].inc()
+    def upstream_attempt(self, outcome: str, upstream: str | None = None) -> None:
+        """One attempt at ``upstream`` (default: the default one) ended with ``outcome`` (one of UPSTREAM_OUTCOMES)."""
+        self._outcomes[(upstream or self.upstream, outcome)].inc()
+
+    def watch_circuits(self, states: Callable[[], Mapping[str, int]]) -> None:
+        """Report ``states()`` (upstream -> 0 closed, 1 half-open, 2 open) as chatgate_circuit_state at each scrape."""
+        self._circuits = _Circuits(states)
+        self.registry.register(self._circuits)
 
     def filtered(self, action: str, findings) -> None:
         """The filter's verdict on one reply."""
@@ -174,6 +224,8 @@ class Metrics:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            if self._circuits is not None:
+                registry.register(self._circuits)  # read live from the shared store, not summed from files
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 

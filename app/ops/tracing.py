@@ -77,6 +77,8 @@ class Tracing:
         """Close the span with what the call came to."""
         attributes: dict[str, object] = {"gen_ai.usage.input_tokens": input_tokens,
                                          "gen_ai.usage.output_tokens": output_tokens}
+        if ticket.provider:
+            attributes["gen_ai.provider.name"] = ticket.provider  # whose upstream served it, after any fallback
         if ticket.response_model:
             attributes["gen_ai.response.model"] = ticket.response_model
         if ticket.response_id:

@@ -140,6 +140,9 @@ class LedgerRow(Base):
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Answered from the response cache: no upstream call, so no tokens and no cost.
     cached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Which upstream served the call, and the model it was asked for there (NULL: none served it).
+    upstream: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    upstream_model: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     __table_args__ = (Index("ix_usage_client_day", "client_id", "day"),)
 

@@ -45,14 +45,17 @@ class UsageLedger:
 
     def record(self, *, client_id: str, model: str, prompt_tokens: int, completion_tokens: int,
                latency_ms: float, status: int, filter_action: str, endpoint: str, stream: bool,
-               cost_micros: int = 0, cached: bool = False) -> None:
-        """Append one row for one upstream call."""
+               cost_micros: int = 0, cached: bool = False, upstream: str | None = None,
+               upstream_model: str | None = None) -> None:
+        """Append one row for one call: ``model`` as asked, ``upstream_model`` as sent to ``upstream``."""
         now = self._clock()
         row = dict(client_id=client_id, day=now.strftime("%Y-%m-%d"), model=(model or "")[:255],
                    endpoint=endpoint[:64], stream=bool(stream), status=int(status),
                    filter_action=(filter_action or "none")[:16], prompt_tokens=max(0, int(prompt_tokens)),
                    completion_tokens=max(0, int(completion_tokens)), latency_ms=max(0.0, float(latency_ms)),
-                   cost_micros=max(0, int(cost_micros)), cached=bool(cached), created_at=now)
+                   cost_micros=max(0, int(cost_micros)), cached=bool(cached), created_at=now,
+                   upstream=upstream[:64] if upstream else None,
+                   upstream_model=upstream_model[:255] if upstream_model else None)
         with self._lock:
             self._pending.append(row)
             if self._writer is None:

@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Mapping
+import time
 from time import perf_counter
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 
-from ..errors import (
-    APIError,
-    InvalidRequest,
-    RateLimited,
-    ServiceUnavailable,
-    UpstreamAuthError,
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamTimeout,
-    translate,
-)
+from ..errors import ServiceUnavailable, UpstreamBadResponse, UpstreamTimeout, translate
 from ..ops.metrics import NULL
 from ..ops.record import current
 from . import retry
+from .answers import check_completion, check_embeddings, outcome, status_error, transport_error
 from .stream import MAX_BODY_BYTES, MAX_EMBEDDINGS_BYTES, ChatStream, read_bounded
 
 log = logging.getLogger(__name__)
@@ -53,18 +44,28 @@ def build_session(pool_size: int, ca_bundle: str | None = None) -> requests.Sess
 
 
 class UpstreamClient:
-    """Calls the upstream chat-completions API with retries and error mapping."""
+    """Calls one upstream's chat-completions API with retries and error mapping.
+
+    Every call may carry a ``deadline`` (a ``time.monotonic()`` instant): no
+    attempt's timeouts reach past it, and no retry starts that would.
+    """
 
     def __init__(self, session: requests.Session, base_url: str, api_key: str | None,
                  connect_timeout: float, read_timeout: float, max_retries: int, *, name: str = "default",
-                 metrics=NULL, max_stream_seconds: float = DEFAULT_MAX_STREAM_SECONDS):
+                 metrics=NULL, max_stream_seconds: float = DEFAULT_MAX_STREAM_SECONDS, auth: str = "bearer",
+                 query: tuple[tuple[str, str], ...] = ()):
         self._session = session
         self.name = name  # bounded: it labels metrics and log lines
         self.metrics = metrics
         self.base_url = base_url.rstrip("/")
+        # Fixed query parameters (Azure's api-version), the same on every call.
+        self._query = "?" + urlencode(query) if query else ""
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
-            self._headers["Authorization"] = "Bearer " + api_key
+            if auth == "api-key":
+                self._headers["api-key"] = api_key
+            else:
+                self._headers["Authorization"] = "Bearer " + api_key
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
         self.max_stream_seconds = max_stream_seconds
@@ -75,24 +76,24 @@ class UpstreamClient:
         self._sent_headers.update(self._headers)
 
     def __repr__(self) -> str:
-        return f"<UpstreamClient {self.base_url} retries={self.max_retries}>"
+        return f"<UpstreamClient {self.name} {self.base_url} retries={self.max_retries}>"
 
-    def chat(self, payload: dict) -> dict:
+    def chat(self, payload: dict, deadline: float | None = None) -> dict:
         """One non-streamed completion, validated enough to use."""
-        return check_completion(self._json("/chat/completions", payload))
+        return check_completion(self._json("/chat/completions", payload, deadline))
 
-    def chat_stream(self, payload: dict) -> ChatStream:
+    def chat_stream(self, payload: dict, deadline: float | None = None) -> ChatStream:
         """Open a streamed completion; failures before the first byte raise here."""
-        resp = self._send("/chat/completions", payload)
+        resp = self._send("/chat/completions", payload, deadline)
         ctype = resp.headers.get("Content-Type", "")
         if not ctype.startswith("text/event-stream"):
             resp.close()
             raise UpstreamBadResponse("the upstream model service did not answer with a stream")
         return ChatStream(resp, self.timeout[1], self.max_stream_seconds, record=current())
 
-    def embeddings(self, payload: dict) -> dict:
+    def embeddings(self, payload: dict, deadline: float | None = None) -> dict:
         """One embeddings call, its body checked enough to relay."""
-        body = self._json("/embeddings", payload, MAX_EMBEDDINGS_BYTES)
+        body = self._json("/embeddings", payload, deadline, MAX_EMBEDDINGS_BYTES)
         return check_embeddings(body, len(payload["input"]) if isinstance(payload["input"], list) else 1)
 
     def moderate(self, text: str) -> bool:
@@ -103,14 +104,40 @@ class UpstreamClient:
         except (KeyError, IndexError, TypeError):
             raise UpstreamBadResponse() from None
 
-    def _json(self, path: str, payload: dict, limit: int = MAX_BODY_BYTES):
+    def models(self, timeout: float) -> int:
+        """How many models ``GET /models`` lists (one attempt, for the operator's check); raises APIError."""
+        prepared = requests.PreparedRequest()
+        prepared.method, prepared.url = "GET", self.base_url + "/models" + self._query
+        prepared.headers = self._sent_headers.copy()
+        prepared.headers.pop("Content-Type", None)
+        prepared.hooks = {"response": []}
+        prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # what requests' own path sets
+        try:
+            resp = self._session.send(prepared, stream=True, timeout=(min(self.timeout[0], timeout), timeout),
+                                      verify=self._session.verify, proxies={}, allow_redirects=False)
+            try:
+                if resp.status_code >= 300:
+                    raise status_error(resp.status_code, resp.headers, self.name)
+                body = json.loads(read_bounded(resp, MAX_BODY_BYTES))
+            finally:
+                resp.close()
+        except (requests.RequestException, OSError) as err:
+            raise transport_error(err, self.name) from None
+        except ValueError:
+            raise UpstreamBadResponse() from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise UpstreamBadResponse("the upstream's model list is not a list")
+        return len(data)
+
+    def _json(self, path: str, payload: dict, deadline: float | None = None, limit: int = MAX_BODY_BYTES):
         """The JSON body of a non-streamed call, read to at most ``limit`` bytes."""
-        resp = self._send(path, payload)
+        resp = self._send(path, payload, deadline)
         record, started = current(), perf_counter()
         try:
             raw = read_bounded(resp, limit)
         except (requests.RequestException, OSError) as err:
-            raise _transport_error(err) from None
+            raise transport_error(err, self.name) from None
         finally:
             resp.close()
             if record is not None:
@@ -120,17 +147,17 @@ class UpstreamClient:
         except ValueError:
             raise UpstreamBadResponse() from None
 
-    def _send(self, path: str, payload: dict) -> requests.Response:
+    def _send(self, path: str, payload: dict, deadline: float | None) -> requests.Response:
         # Every second spent here (connecting, waiting, backing off) is upstream time, not chatgate's.
         record = current()
         started = perf_counter()
         try:
-            return self._attempts(path, payload)
+            return self._attempts(path, payload, deadline)
         finally:
             if record is not None:
                 record.upstream_s += perf_counter() - started
 
-    def _post(self, url: str, body: bytes) -> requests.Response:
+    def _post(self, url: str, body: bytes, timeout: tuple[float, float]) -> requests.Response:
         """What ``session.post(url, json=payload, stream=True, allow_redirects=False)`` sends, prepared directly.
 
         Session.request merges the session's settings into every call through
@@ -147,129 +174,62 @@ class UpstreamClient:
         prepared.headers["Content-Length"] = str(len(body))
         prepared.hooks = {"response": []}
         prepared._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # what requests' own path sets
-        return self._session.send(prepared, stream=True, timeout=self.timeout, verify=self._session.verify,
+        return self._session.send(prepared, stream=True, timeout=timeout, verify=self._session.verify,
                                   cert=self._session.cert, proxies={}, allow_redirects=False)
 
-    def _attempts(self, path: str, payload: dict) -> requests.Response:
-        url = self.base_url + path
+    def _timeouts(self, deadline: float | None) -> tuple[float, float]:
+        """This attempt's (connect, read) timeouts, cut to what is left before the deadline."""
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            log.warning("upstream call not made: the call's deadline passed, upstream %s", self.name)
+            raise UpstreamTimeout("the upstream model service did not answer within the call's deadline")
+        return min(self.timeout[0], left), min(self.timeout[1], left)
+
+    def _time_for(self, delay: float, deadline: float | None) -> bool:
+        """Whether a retry after ``delay`` seconds still starts before the deadline."""
+        return deadline is None or time.monotonic() + delay < deadline
+
+    def _attempts(self, path: str, payload: dict, deadline: float | None) -> requests.Response:
+        url = self.base_url + path + self._query
         try:
             # As requests encodes json=: NaN and infinities are refused, not sent.
             body = json.dumps(payload, allow_nan=False).encode("utf-8")
         except ValueError as err:
-            raise _transport_error(requests.exceptions.InvalidJSONError(str(err))) from None
+            raise transport_error(requests.exceptions.InvalidJSONError(str(err)), self.name) from None
         attempt = 0
-        count = self.metrics.upstream_attempt
+        count, name = self.metrics.upstream_attempt, self.name
         while True:
             try:
-                resp = self._post(url, body)
+                resp = self._post(url, body, self._timeouts(deadline))
             except requests.ConnectionError as err:
-                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable")
+                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable", name)
                 # ConnectTimeout is a ConnectionError too: nothing reached the model, so retry.
-                if attempt < self.max_retries:
-                    log.debug("retrying upstream call: %s", type(err).__name__)
-                    retry.sleep(retry.retry_delay(attempt))
+                delay = retry.retry_delay(attempt)
+                if attempt < self.max_retries and self._time_for(delay, deadline):
+                    log.debug("retrying upstream call: %s, upstream %s", type(err).__name__, name)
+                    retry.sleep(delay)
                     attempt += 1
                     continue
-                raise _transport_error(err) from None
+                raise transport_error(err, name) from None
             except requests.RequestException as err:
-                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable")
-                raise _transport_error(err) from None
-            count(_outcome(resp.status_code))
+                count("timeout" if isinstance(translate(err), UpstreamTimeout) else "unreachable", name)
+                raise transport_error(err, name) from None
+            count(outcome(resp.status_code), name)
             if resp.status_code < 300:
                 return resp
             if attempt < self.max_retries and retry.should_retry(resp.status_code, resp.headers):
                 delay = retry.retry_delay(attempt, resp.headers)
-                log.debug("retrying upstream call: status %s, waiting %.2f s", resp.status_code, delay)
-                resp.close()
-                retry.sleep(delay)
-                attempt += 1
-                continue
+                if self._time_for(delay, deadline):
+                    log.debug("retrying upstream call: status %s, waiting %.2f s, upstream %s", resp.status_code, delay,
+                              name)
+                    resp.close()
+                    retry.sleep(delay)
+                    attempt += 1
+                    continue
             resp.close()
-            raise status_error(resp.status_code, resp.headers)
-
-
-def _outcome(status: int) -> str:
-    """The chatgate_upstream_requests_total outcome of an HTTP answer."""
-    if status < 300:
-        return "ok"
-    if status == 429:
-        return "rate_limited"
-    return "server_error" if status >= 500 else "client_error"
-
-
-def _transport_error(err: Exception) -> APIError:
-    ours = translate(err)
-    if not isinstance(ours, APIError):  # pragma: no cover - every RequestException has an entry
-        ours = UpstreamError("the upstream model service could not be reached", code="upstream_unreachable")
-    log.warning("upstream %s (%s)", "timed out" if isinstance(ours, UpstreamTimeout) else "unreachable",
-                type(err).__name__)
-    return ours
-
-
-_SAFE_ID = re.compile(r"[^A-Za-z0-9._:-]")
-
-
-def upstream_request_id(headers: Mapping[str, str]) -> str:
-    """The upstream's x-request-id, cut to a safe, short token for our logs."""
-    return _SAFE_ID.sub("", headers.get("x-request-id") or "")[:64] or "-"
-
-
-def status_error(status: int, headers) -> APIError:
-    """Our error for an upstream status; the upstream's body is never relayed (nor logged)."""
-    log.warning("upstream answered %s (upstream request id %s)", status, upstream_request_id(headers))
-    if status in (401, 403):
-        return UpstreamAuthError()
-    if status == 429:
-        wait = retry.retry_after(headers)
-        seconds = max(1, round(wait)) if wait is not None else 1
-        return RateLimited("the upstream model service is rate limiting; retry later",
-                           code="upstream_rate_limited", headers={"Retry-After": str(seconds)})
-    if status in (400, 422):
-        # Our own validation passed, so this is about the model's own limits (context length, a
-        # parameter the model does not take): the client's to fix, but the text stays upstream.
-        return InvalidRequest(f"the upstream model service rejected the request (status {status})",
-                              code="upstream_rejected")
-    if status in (408, 504):
-        return UpstreamTimeout()
-    if 300 <= status < 400:
-        return UpstreamError(f"the upstream model service answered with a redirect (status {status}); "
-                             + "redirects are not followed", code="upstream_redirect")
-    return UpstreamError(f"the upstream model service failed (status {status})")
-
-
-def check_completion(body) -> dict:
-    """Refuse a completion body we could not turn into replies."""
-    try:
-        choices = body["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise TypeError
-        for choice in choices:
-            message = choice["message"]
-            content = message.get("content")
-            if content is not None and not isinstance(content, str):
-                raise TypeError
-            if content is None and not message.get("tool_calls"):
-                raise TypeError
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise UpstreamBadResponse() from None
-    return body
-
-
-def check_embeddings(body, count: int) -> dict:
-    """Refuse an embeddings body that does not hold one vector (floats or base64) per input."""
-    try:
-        data = body["data"]
-        if not isinstance(data, list) or len(data) != count:
-            raise TypeError
-        for item in data:
-            vector = item["embedding"]
-            if not isinstance(item.get("index"), int) or not (
-                    isinstance(vector, str) or (isinstance(vector, list)
-                                                and all(isinstance(x, (int, float)) for x in vector))):
-                raise TypeError
-    except (KeyError, TypeError):
-        raise UpstreamBadResponse() from None
-    return body
+            raise status_error(resp.status_code, resp.headers, name)
 
 
 class NoUpstream:

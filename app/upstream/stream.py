@@ -5,18 +5,23 @@ refused past ``MAX_BODY_BYTES``, a stream event (or an unterminated line)
 past ``MAX_EVENT_CHARS``, a whole stream past ``MAX_BODY_BYTES``, and a stream
 that runs longer than ``MAX_STREAM_DURATION`` is ended. Bytes are read in
 pieces of at most ``READ_SIZE``, even from one huge HTTP chunk.
+
+A stream is primed before its reply starts: ``prime`` reads up to the first
+content event (at most ``MAX_HELD`` events, within the call's deadline) and
+holds what it read, so a stream that fails before saying anything can still
+be abandoned for another upstream without the client seeing a byte of it.
 """
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from time import perf_counter
 
 import requests
 import urllib3.exceptions
 
-from ..errors import StreamFailed, UpstreamBadResponse, UpstreamError, UpstreamTimeout, translate
+from ..errors import APIError, StreamFailed, UpstreamBadResponse, UpstreamError, UpstreamTimeout, translate
 from ..ops.record import RequestRecord
 from .sse_codec import SSETooLarge, iter_sse
 
@@ -26,6 +31,8 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # whose reply could be larger than this before it is sent (core.bounds.check_embedding_reply).
 MAX_EMBEDDINGS_BYTES = 64 * 1024 * 1024
 MAX_EVENT_CHARS = 1024 * 1024
+# Events held while priming: an upstream that sends only empty ones has started, for our purposes.
+MAX_HELD = 64
 
 
 def read_bounded(resp: requests.Response, limit: int) -> bytes:
@@ -48,7 +55,11 @@ def _too_large(limit: int) -> UpstreamBadResponse:
 
 
 class ChatStream:
-    """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation."""
+    """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation.
+
+    ``on_failure`` (when set) hears every failure the stream raises, once: the
+    router counts it against the upstream that failed.
+    """
 
     def __init__(self, resp: requests.Response, read_timeout: float, max_seconds: float,
                  clock=time.monotonic, record: RequestRecord | None = None):
@@ -57,8 +68,37 @@ class ChatStream:
         self._read_timeout = read_timeout
         self._clock = clock
         self.deadline = clock() + max_seconds
+        self._first_by: float | None = None  # while priming: the call's deadline for the first content
+        self._sock_timeout: float | None = None  # unknown: the call's deadline may have cut the first one
+        self._held: list[dict] = []
+        self._events = self._chunks()
+        self.on_failure: Callable[[APIError], None] | None = None
+
+    def prime(self, deadline: float | None = None, until_content: bool = True) -> None:
+        """Read up to the first content event, or the first event (held for the iteration); StreamFailed before."""
+        self._first_by = deadline
+        try:
+            for chunk in self._events:
+                self._held.append(chunk)
+                if not until_content or has_content(chunk) or len(self._held) >= MAX_HELD:
+                    return
+        finally:
+            self._first_by = None
 
     def __iter__(self) -> Iterator[dict]:
+        held, self._held = self._held, []
+        yield from held
+        yield from self._events
+
+    def _chunks(self) -> Iterator[dict]:
+        try:
+            yield from self._parsed()
+        except StreamFailed as failed:
+            if self.on_failure is not None:
+                self.on_failure(failed.error)
+            raise
+
+    def _parsed(self) -> Iterator[dict]:
         try:
             for event in iter_sse(self._bytes(), MAX_EVENT_CHARS):
                 if event.data == "[DONE]":
@@ -78,6 +118,8 @@ class ChatStream:
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
             if self._clock() >= self.deadline:
                 raise StreamFailed(self._overrun()) from None
+            if self._first_by is not None and self._clock() >= self._first_by:
+                raise StreamFailed(_late()) from None
             if isinstance(translate(err), UpstreamTimeout):
                 raise StreamFailed(UpstreamTimeout("the upstream model service stalled mid-stream")) from None
             raise StreamFailed(UpstreamError("the upstream connection broke mid-stream",
@@ -88,7 +130,7 @@ class ChatStream:
     def _bytes(self) -> Iterator[bytes]:
         """The body in bounded pieces, as they arrive, until the stream's deadline or size bound."""
         total = 0
-        self._wait_at_most(self.deadline - self._clock())
+        self._wait_at_most()
         pieces = _pieces(self._resp)
         record = self._record
         while True:
@@ -101,19 +143,26 @@ class ChatStream:
             total += len(piece)
             if total > MAX_BODY_BYTES:
                 raise StreamFailed(_too_large(MAX_BODY_BYTES))
-            if self._clock() >= self.deadline:
+            now = self._clock()
+            if now >= self.deadline:
                 raise StreamFailed(self._overrun())
+            if self._first_by is not None and now >= self._first_by:
+                raise StreamFailed(_late())
             yield piece
-            self._wait_at_most(self.deadline - self._clock())
+            self._wait_at_most()
 
-    def _wait_at_most(self, seconds: float) -> None:
-        # Near the deadline, a stalled upstream must not hold the stream for a whole read timeout more.
-        if seconds >= self._read_timeout:
+    def _wait_at_most(self) -> None:
+        # Near a deadline (the stream's, or the call's while priming), a stalled upstream must not hold the
+        # stream for a whole read timeout more; once past priming, the read timeout applies again.
+        limit = self.deadline if self._first_by is None else min(self.deadline, self._first_by)
+        seconds = min(self._read_timeout, max(limit - self._clock(), 0.001))
+        if seconds == self._sock_timeout:
             return
+        self._sock_timeout = seconds
         sock = getattr(getattr(self._resp.raw, "connection", None), "sock", None)
         if sock is not None:
             try:
-                sock.settimeout(max(seconds, 0.001))
+                sock.settimeout(seconds)
             except OSError:
                 pass
 
@@ -125,6 +174,26 @@ class ChatStream:
     def close(self) -> None:
         """Release the connection; the upstream stops generating (and billing)."""
         self._resp.close()
+
+
+def _late() -> UpstreamTimeout:
+    return UpstreamTimeout("the upstream model service did not start its reply within the call's deadline")
+
+
+def has_content(chunk: dict) -> bool:
+    """True for a chunk that says something: text, a refusal, a tool call, a finish or usage (not just a role)."""
+    if chunk.get("usage"):
+        return True
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and any(delta.get(k) for k in ("content", "refusal", "tool_calls",
+                                                                   "function_call")):
+            return True
+    return False
 
 
 def _pieces(resp: requests.Response) -> Iterator[bytes]:

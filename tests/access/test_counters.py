@@ -103,6 +103,36 @@ def test_renewing_a_released_lease_does_nothing(store):
     assert c.acquire("s", 1, 30) is not None
 
 
+def test_swap_sets_only_from_the_value_expected_and_add_reads_it(store):
+    c = store.counters
+    assert c.swap("cell", 1, 5, 30) is False  # a missing counter holds 0
+    assert c.add("cell", 0, 30)[0] == 0
+    assert c.swap("cell", 0, 5, 30) is True
+    assert c.swap("cell", 0, 6, 30) is False  # the one who saw 0 first wins; the other loses
+    count, left = c.add("cell", 0, 99)
+    assert count == 5 and 29 < left <= 30  # a read keeps the swapped ttl
+    assert c.swap("cell", 5, 9, 60) is True
+    assert 59 < c.add("cell", 0, 1)[1] <= 60  # each swap sets a fresh ttl
+    assert c.swap("cell", 9, 0, 60) is True  # 0 removes it
+    assert c.add("cell", 0, 30)[0] == 0
+
+
+def test_a_swapped_value_expires_with_its_ttl(store):
+    c = store.counters
+    assert c.swap("cell", 0, 7, 0.3)
+    assert c.add("cell", 0, 1)[0] == 7
+    store.advance(0.4)
+    assert c.add("cell", 0, 1)[0] == 0
+    assert c.swap("cell", 0, 8, 30)  # expired is 0 again
+
+
+def test_swap_and_add_share_one_counter(store):
+    c = store.counters
+    c.add("cell", 3, 30)
+    assert c.swap("cell", 3, 4, 30)
+    assert c.add("cell", 1, 30)[0] == 5
+
+
 def test_the_memory_store_expires_a_bounded_number_of_entries_per_call():
     clock = FakeClock()
     c = MemoryCounters(clock)

@@ -14,7 +14,7 @@ import responses
 from conftest import UPSTREAM
 from support import completion
 
-from app.api.responses_translate import chat_payload, reply_cap_field
+from app.api.responses_translate import chat_payload
 
 URL = UPSTREAM + "/chat/completions"
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "openai_responses_events.json")
@@ -111,12 +111,6 @@ def test_options_map_onto_their_chat_fields():
         "verbosity": "low", "reasoning_effort": "low"}
     assert chat_payload({"input": "x", "text": {"format": {"type": "json_object"}}}, "m")["response_format"] == {
         "type": "json_object"}
-
-
-@pytest.mark.parametrize("model, field", [("gpt-4o-mini", "max_tokens"), ("o3-mini", "max_completion_tokens"),
-                                          ("gpt-5", "max_completion_tokens"), ("llama3", "max_tokens")])
-def test_the_reply_cap_goes_in_the_field_the_model_family_takes(model, field):
-    assert reply_cap_field(model) == field
 
 
 # --- whole responses

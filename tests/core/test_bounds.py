@@ -8,7 +8,7 @@ import responses
 from conftest import UPSTREAM, UPSTREAM_KEY
 from support import completion
 
-from app.core.bounds import Bounds, reply_cap_field
+from app.core.bounds import Bounds
 from app.core.estimate import estimate_request, estimate_text, request_texts
 
 URL = UPSTREAM + "/chat/completions"
@@ -93,15 +93,6 @@ def test_a_cap_the_client_set_is_kept_and_not_doubled(mocked):
     assert sent()["max_completion_tokens"] == 40 and "max_tokens" not in sent()
 
 
-@pytest.mark.parametrize("model, field", [
-    ("o1", "max_completion_tokens"), ("o1-mini", "max_completion_tokens"), ("o3", "max_completion_tokens"),
-    ("o4-mini", "max_completion_tokens"), ("gpt-5", "max_completion_tokens"), ("gpt-5-nano", "max_completion_tokens"),
-    ("openai/o3-mini", "max_completion_tokens"), ("O3-MINI", "max_completion_tokens"),
-    ("gpt-4o", "max_tokens"), ("gpt-4.1-mini", "max_tokens"), ("omni-moderation", "max_tokens"),
-    ("qwen2.5:7b", "max_tokens"), ("llama3.1", "max_tokens"), ("", "max_tokens"),
-])
-def test_which_field_caps_a_reply(model, field):
-    assert reply_cap_field(model) == field
 
 
 def test_the_estimate_weighs_every_text_the_model_reads():

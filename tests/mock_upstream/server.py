@@ -28,7 +28,9 @@ to the first N requests carrying that same fault spec, then answers normally,
 which is what a retry test needs. ``delay_ms`` holds the response back.
 
 ``GET /_mock/stats`` returns counters (and how many completions asked for each
-model); ``POST /_mock/reset`` clears them.
+model, and what the last API request carried: its path, query and credential
+headers, so a test can see how it was authenticated); ``POST /_mock/reset``
+clears them. A numeric fault also answers ``GET /models``.
 
 Use from Python (for example in tests)::
 
@@ -146,13 +148,14 @@ class Stats:
         self.faults = 0
         self.fault_counts: dict[str, int] = {}
         self.models: dict[str, int] = {}  # chat completions asked for, by model (a picker test reads it)
+        self.last: dict[str, str | None] = {}  # the last API request's path, query and credential headers
 
     def as_dict(self) -> dict:
         """The counters as JSON-ready data."""
         return {"requests": self.requests, "completions": self.completions, "streams": self.streams,
                 "streams_open": self.streams_open, "streams_peak": self.streams_peak,
                 "streams_finished": self.streams_finished, "chunks_sent": self.chunks_sent, "faults": self.faults,
-                "models": dict(self.models)}
+                "models": dict(self.models), "last": dict(self.last)}
 
 
 class _Request:
@@ -262,7 +265,12 @@ class MockProtocol(asyncio.Protocol):
             server.stats.reset()
             self._simple(req, 200, b'{"ok":true}')
             return
+        server.stats.last = {"path": path, "query": req.target.partition("?")[2],
+                             "authorization": req.headers.get("authorization"), "api-key": req.headers.get("api-key")}
         if path.endswith("/models") and req.method == "GET":
+            if opts.status_fault():
+                self._simple(req, opts.status_fault(), canned.error_body(opts.status_fault()))
+                return
             body = {"object": "list", "data": [{"id": canned.MODEL, "object": "model", "created": canned.CREATED,
                                                 "owned_by": "bench"}]}
             self._simple(req, 200, json.dumps(body).encode())

@@ -179,7 +179,7 @@ def test_the_chat_operations_describe_the_response_cache(make_app, doc):
     for path, extra in (("/chat", ["Idempotency-Key"]), ("/v1/chat/completions", []), ("/v1/responses", [])):
         op = doc["paths"][path]["post"]
         assert sorted(p["name"] for p in op["parameters"] if p["in"] == "header") == ["Cache-Control", *extra], path
-        assert set(op["responses"]["200"]["headers"]) == {"X-Request-ID", "X-Cache", "Age"}, path
+        assert set(op["responses"]["200"]["headers"]) == {"X-Request-ID", "X-Chatgate-Upstream", "X-Cache", "Age"}, path
     assert "parameters" not in doc["paths"]["/v1/embeddings"]["post"]
     assert doc["components"]["headers"]["X-Cache"]["schema"]["enum"] == ["HIT", "MISS", "BYPASS"]
     client = make_app(CACHE_TTL="1h").test_client()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .reach import UnboundedPattern, pattern_reach
+from .reach import Frontier, UnboundedPattern, pattern_reach
 
 DEFAULT_PATH = Path(__file__).with_name("data") / "blocklist.txt"
 
@@ -77,6 +77,7 @@ class _Rule:
     reach: int
     behind: int
     line: int  # 0 for the combined term rule
+    frontier: Frontier
 
 
 class Blocklist:
@@ -137,7 +138,7 @@ class Blocklist:
                 hits = sum(1 for h in rule.regex.finditer(s, pos) if final or h.start() + rule.reach <= n)
                 return hits, pos
             if not final:
-                safe = min(safe, max(pos, n - rule.reach + 1))
+                safe = min(safe, rule.frontier(s, pos))
         return 0, safe
 
 
@@ -153,7 +154,7 @@ def _term_rule(terms) -> _Rule:
         alts.append(f"{_symbol(sym)}(?:{'|'.join(rests)})")
     body = f"{_START}(?:{'|'.join(alts)}){_END}"
     reach = pattern_reach(body)
-    return _Rule(re.compile(body), reach.ahead, reach.behind, 0)
+    return _Rule(re.compile(body), reach.ahead, reach.behind, 0, Frontier(body, reach.ahead))
 
 
 def _pattern_rule(pattern: str, line: int, source: str) -> _Rule:
@@ -168,7 +169,7 @@ def _pattern_rule(pattern: str, line: int, source: str) -> _Rule:
         raise ValueError(f"{where}: {exc} in {pattern!r} (streamed replies need a bounded match length)") from None
     if reach.shortest == 0:
         raise ValueError(f"{where}: pattern {pattern!r} can match empty text")
-    return _Rule(compiled, reach.ahead, reach.behind, line)
+    return _Rule(compiled, reach.ahead, reach.behind, line, Frontier(pattern, reach.ahead, _FLAGS))
 
 
 def load_blocklist(path: str | None = None) -> Blocklist:

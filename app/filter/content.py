@@ -45,8 +45,9 @@ class ContentFilter:
         self.scanner = scanner_for(self.phone_regions)
         # streams keep this much already-emitted text so look-behinds see what the whole text would
         self.context = max(self.scanner.behind, self.blocklist.behind)
-        # a stream emits text only once no match attempt can still change it, and scans only
-        # once a batch of text beyond that has arrived: the most it holds back is max_span
+        # a stream emits text only once no match attempt can still change it (prose settles up to
+        # its last word, a candidate value up to its full reach), and scans again once a batch of
+        # new text has arrived: the most it holds back is max_span
         self.max_span = max(self.scanner.reach, self.blocklist.reach) + STREAM_BATCH
 
     @functools.cached_property

@@ -38,7 +38,7 @@ from typing import Any
 from . import secrets
 from .phones import DEFAULT_REGIONS, PhoneCheck
 from .phones import HEAD as PHONE_HEAD
-from .reach import pattern_reach
+from .reach import Frontier, pattern_reach
 from .validators import VALIDATORS
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
@@ -219,6 +219,20 @@ class PiiScanner:
             self.reach = max(self.reach, reach.ahead)
             self.behind = max(self.behind, reach.behind)
         self._pem_end_reach = pattern_reach(secrets.PEM_END.pattern).ahead
+        # longest reach first, so horizon() can stop once no later head can start earlier
+        heads = (*secrets.HEADS, *_HEADS)
+        self._frontiers = sorted((Frontier(body, pattern_reach(body).ahead) for _name, body in heads),
+                                 key=lambda f: -f.reach)
+
+    def horizon(self, s: str, pos: int) -> int:
+        """The first position at or after `pos` where a head's match attempt still depends on text to come."""
+        n = len(s)
+        best = n
+        for frontier in self._frontiers:
+            if n - frontier.reach + 1 >= best:
+                break
+            best = min(best, frontier(s, pos))
+        return best
 
     def find(self, text: str) -> list:
         """All (start, end, type) spans in a complete text."""
@@ -265,11 +279,11 @@ class PiiScanner:
         cache: list = [False] * len(self._heads)
         digit_runs = _DigitRuns(s)
         runs: dict = {}  # kind -> (from, to) of the last token run its tail covered
+        horizon = n if final else self.horizon(s, pos)
         while True:
             start, found = self._candidates(s, pos, cache, digit_runs)
-            if start is None or (not final and start + self.reach > n):
-                safe = n if final else max(pos, n - self.reach + 1)
-                return spans, min(safe, limit), None
+            if start is None or start >= horizon:
+                return spans, min(max(pos, horizon), limit), None
             hit = None
             for kind, m in found:
                 end = self._tail_end(kind, s, m.end(), final, runs)

@@ -55,6 +55,7 @@ class StreamFilter:
         self._blocked = False
         self._finished = False
         self._open = None  # (kind, head_end, buffer length) of a candidate waiting for its end
+        self._fresh = 0    # characters received since the last scan
 
     @property
     def blocked(self) -> bool:
@@ -74,8 +75,10 @@ class StreamFilter:
             raise TypeError(f"chunk must be str, not {type(chunk).__name__}")
         if self._blocked or not chunk:
             return ""
-        self._buf.extend(fold(chunk))
-        if len(self._buf.text) - self._opos < self.max_span and self._open is None:
+        piece = fold(chunk)
+        self._buf.extend(piece)
+        self._fresh += len(piece.text)
+        if self._fresh < STREAM_BATCH and self._open is None:
             return ""
         return self._advance(final=False)
 
@@ -84,7 +87,8 @@ class StreamFilter:
         if self._blocked or not piece.text:
             return ""
         self._buf.extend(piece)
-        if len(self._buf.text) - self._opos < self.max_span and self._open is None:
+        self._fresh += len(piece.text)
+        if self._fresh < STREAM_BATCH and self._open is None:
             return ""
         return self._advance(final=False)
 
@@ -110,6 +114,7 @@ class StreamFilter:
         return FilterResult(text, ACTION_REDACTED if counts else ACTION_NONE, make_findings(counts))
 
     def _advance(self, final: bool) -> str:
+        self._fresh = 0
         buf = self._buf
         shadow = buf.shadow
         hits, self._bpos = self._blocklist.scan(shadow, self._bpos, final)

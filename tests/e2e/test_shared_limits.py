@@ -55,8 +55,9 @@ def test_redis_stopped_mid_run_follows_the_fail_mode(private_redis, tmp_path, fa
 
 @pytest.fixture(scope="module")
 def slow_upstream():
-    """Streams of 40 chunks, 50 ms apart: two seconds each."""
-    with run_in_thread(chunks=40, interval_ms=50) as mock:
+    """Streams of 100 chunks, 50 ms apart: five seconds each, so two are still open when a loaded
+    machine gets round to the third request."""
+    with run_in_thread(chunks=100, interval_ms=50) as mock:
         yield mock
 
 

@@ -1,9 +1,14 @@
 """Reach bounds that decide when a streamed match attempt is final."""
 from __future__ import annotations
 
-import pytest
+import re
 
-from app.filter.reach import UnboundedPattern, pattern_reach
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.filter import pii, secrets
+from app.filter.reach import Frontier, UnboundedPattern, pattern_alphabet, pattern_reach
 
 
 @pytest.mark.parametrize("pattern,ahead,behind", [
@@ -40,3 +45,48 @@ def test_anchors_look_one_character_back():
 def test_shortest():
     assert pattern_reach("a{2,4}").shortest == 2
     assert pattern_reach("a?").shortest == 0
+
+
+# --- where a growing text is settled ----------------------------------------------------
+
+@pytest.mark.parametrize("pattern,chars,peek,first", [
+    ("ab[0-2]", "ab012", 1, "a"),
+    ("(?<![\\w-])x[yz]{2}(?![A-Za-z0-9]{2})", "xyz", 2, "x"),  # look-behinds add nothing, look-aheads peek
+    ("a\\b", "a", 2, "a"),
+    ("(?:c|d)?e", "cde", 1, "cde"),                          # an optional head lets the next item start
+    ("a(?=[0-9]{4})", "a", 4, "a"),
+])
+def test_alphabet(pattern, chars, peek, first):
+    alphabet = pattern_alphabet(pattern)
+    assert alphabet.chars == frozenset(chars) and alphabet.peek == peek and alphabet.first == frozenset(first)
+
+
+@pytest.mark.parametrize("pattern,flags", [("a\\w", 0), ("a.b", 0), ("[^x]y", 0), ("ab", re.IGNORECASE)])
+def test_open_alphabets_are_not_guessed(pattern, flags):
+    assert pattern_alphabet(pattern, flags).chars is None
+
+
+SETTLED_PATTERNS = [body for _name, body in (*secrets.HEADS, *pii._HEADS)] + [
+    "[0-9]{3}-[0-9]{4}(?![0-9])", "x(?:y z){1,3}", "ab?c?(?=d{1,2})", "ab$", "a\\b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(index=st.integers(0, len(SETTLED_PATTERNS) - 1),
+       text=st.text(alphabet="ab cdxyz01234-+()@.ghp_sk\n", max_size=60),
+       more=st.text(alphabet="ab cdxyz01234-+()@.ghp_sk\n", max_size=60))
+def test_attempts_before_the_frontier_do_not_change_as_the_text_grows(index, text, more):
+    pattern = SETTLED_PATTERNS[index]
+    rx = re.compile(pattern)
+    frontier = Frontier(pattern, pattern_reach(pattern).ahead)
+    settled = frontier(text, 0)
+    assert 0 <= settled <= len(text)
+    for p in range(settled):
+        now, later = rx.match(text, p), rx.match(text + more, p)
+        assert (now and now.span()) == (later and later.span()), (pattern, text, more, p)
+
+
+def test_prose_settles_up_to_its_last_word():
+    scanner = pii.scanner_for(("US",))
+    text = "Mars is the fourth planet from the Sun and the second smallest in the Solar System. It is"
+    assert scanner.reach > 100
+    assert scanner.horizon(text, 0) >= len(text) - len(" It is")

@@ -180,7 +180,8 @@ class Config:
         try:
             self.ADMIN_TOKEN = load_admin_token(environ)
         except ConfigError as err:
-            problems += err.problems
+            # Both read SECRETS_FILE: a problem with it is said once.
+            problems += [p for p in err.problems if p not in problems]
         if self.UPSTREAMS_FILE:
             problems += upstreams.apply_file(self, environ)
         if self.MODERATION == "openai" and self.upstream_mode != "remote":

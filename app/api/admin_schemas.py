@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..access.key_fields import MAX_GRACE_SECONDS, MAX_META_ENTRIES, MAX_QUOTA, MAX_STREAMS
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
-_RATE = r"^\s*[0-9]*[1-9][0-9]*\s*/\s*(second|minute|hour|day)s?\s*$"
+_RATE = r"^\s*[0-9]*[1-9][0-9]*\s*(/|per)\s*([0-9]*[1-9][0-9]*\s*)?(second|minute|hour|day)s?\s*$"
 _META = " ".join(("Up to 16 entries, e.g. {\"user\": \"42\"}: names of 1 to 40 letters, digits, '.', '_' or '-';",
                   "text values of at most 256 printable characters. Lists filter on them (`?metadata.user=42`)."))
 
@@ -21,7 +21,7 @@ class KeyFields(BaseModel):
     name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                                 description="Unique; made up (key-…) when not given on creation.")
     rate_limit: Optional[str] = Field(None, max_length=32, pattern=_RATE,
-                                      description="Requests per window, e.g. 120/minute (default: RATE_LIMIT).")
+                                      description="Requests per window, e.g. 120/minute or 5 per 2 hours (default: RATE_LIMIT).")
     token_rate_limit: Optional[str] = Field(None, max_length=32, pattern=_RATE,
                                             description="Tokens per window (default: TOKEN_RATE_LIMIT).")
     daily_token_quota: Optional[int] = Field(None, ge=1, le=MAX_QUOTA,

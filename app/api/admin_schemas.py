@@ -21,7 +21,8 @@ class KeyFields(BaseModel):
     name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                                 description="Unique; made up (key-…) when not given on creation.")
     rate_limit: Optional[str] = Field(None, max_length=32, pattern=_RATE,
-                                      description="Requests per window, e.g. 120/minute or 5 per 2 hours (default: RATE_LIMIT).")
+                                      description="Requests per window, e.g. 120/minute or 5 per 2 hours "
+                                                  + "(default: RATE_LIMIT).")
     token_rate_limit: Optional[str] = Field(None, max_length=32, pattern=_RATE,
                                             description="Tokens per window (default: TOKEN_RATE_LIMIT).")
     daily_token_quota: Optional[int] = Field(None, ge=1, le=MAX_QUOTA,

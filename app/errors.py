@@ -10,8 +10,10 @@ The whole tree (status, OpenAI-style ``type``, stable ``code``)::
         ├── InvalidRequest            400 invalid_request_error (invalid_value, unknown_field, …)
         │   ├── PromptRejected        400 prompt_blocked, prompt_flagged
         │   └── IdempotencyKeyReused  422 idempotency_key_reused (the same key with another body)
-        ├── AuthenticationFailed      401 authentication_error (invalid_api_key, missing_api_key)
+        ├── AuthenticationFailed      401 authentication_error (invalid_api_key, missing_api_key, key_expired,
+        │                                 key_revoked, invalid_admin_token)
         ├── NotFound                  404 not_found, conversation_not_found, model_not_found
+        ├── Conflict                  409 duplicate, key_revoked (an admin change the key's state does not allow)
         ├── MethodNotAllowed          405
         ├── RequestTimeout            408 request_timeout (the body did not arrive within BODY_TIMEOUT)
         ├── PayloadTooLarge           413 request_too_large
@@ -131,6 +133,13 @@ class NotFound(APIError):
     status, type, code, message = 404, "invalid_request_error", "not_found", "not found"
 
 
+class Conflict(APIError):
+    """The change conflicts with the resource's state: a name in use, or a revoked key."""
+
+    status, type, code = 409, "invalid_request_error", "conflict"
+    message = "the change conflicts with the current state"
+
+
 class MethodNotAllowed(APIError):
     """The route exists but not for this method."""
 
@@ -234,7 +243,8 @@ class StreamFailed(Exception):
 RETRY_STATUSES = frozenset({408, 409, 429})
 # Codes that no retry can fix: an operator must act first (or, for internal_error, may have to).
 NEVER_RETRY_CODES = frozenset({"internal_error", "upstream_misconfigured", "upstream_not_configured",
-                               "upstream_redirect", "schema_outdated", "undecryptable", "encryption_key_missing"})
+                               "upstream_redirect", "schema_outdated", "undecryptable", "encryption_key_missing",
+                               "duplicate", "key_revoked"})
 
 
 def retryable(status: int, *, code: str | None = None, hint: str | None = None) -> bool:

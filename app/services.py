@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .access.budgets import Budgets
 from .access.counters import MemoryCounters
+from .access.key_admin import KeyAdmin
 from .access.keys import KeyRing, hash_secret
 from .access.limits import Limiter
 from .access.redis_counters import RedisCounters
@@ -54,6 +55,7 @@ class Services:
     conversations: ConversationStore
     ledger: UsageLedger
     keyring: KeyRing
+    key_admin: KeyAdmin
     limiter: Limiter
     upstream: Router | NoUpstream
     routing: Routing
@@ -136,7 +138,8 @@ def build(config: Config, instance_path: str) -> Services:
                       cache=cache)
     turns = ChatTurns(gateway, conversations, history_budget=config.HISTORY_TOKEN_BUDGET)
     return Services(database=database, cipher=cipher, conversations=conversations, ledger=ledger,
-                    keyring=keyring, limiter=limiter, upstream=upstream, routing=routing, content_filter=content_filter,
+                    keyring=keyring, key_admin=KeyAdmin(database, keyring, ledger), limiter=limiter,
+                    upstream=upstream, routing=routing, content_filter=content_filter,
                     gateway=gateway, turns=turns, metrics=metrics, prices=prices, budgets=budgets, tracing=tracing,
                     request_log=RequestLog(), cache_store=cache_store, cache=cache)
 

@@ -3,6 +3,7 @@
 #
 #   examples/curl.sh                          # against http://127.0.0.1:8000 (make run)
 #   BASE_URL=https://chat.example.org API_KEY=cg-... examples/curl.sh
+#   ADMIN_TOKEN=... examples/curl.sh           # also the admin API (the server's ADMIN_TOKEN)
 #
 # Every call prints the body, then "-> HTTP <status>". Copy any curl line to use it on its own.
 set -euo pipefail
@@ -75,3 +76,28 @@ curl -i "$BASE_URL/chat"
 # 415: the body must be JSON.
 curl "$BASE_URL/chat" -H 'Content-Type: text/plain' -d 'prompt=Hi'
 # 401 (only with AUTH_MODE=keys): a missing or wrong key.  429: a rate limit, with Retry-After.
+
+if [ -n "${ADMIN_TOKEN:-}" ]; then
+  section "admin: issue, change, rotate and revoke client keys (the server must have ADMIN_TOKEN)"
+  admin() { command curl -sS -H "Authorization: Bearer $ADMIN_TOKEN" -w '\n-> HTTP %{http_code}\n' "$@"; }
+  # Issue a key for one end user: limits, a daily budget, metadata. Its "key" is in this answer only.
+  CREATED=$(admin "$BASE_URL/admin/keys" -H 'Content-Type: application/json' \
+    -d '{"rate_limit": "60/minute", "max_streams": 2, "budget_usd_day": 1.5, "metadata": {"user": "42"}}')
+  echo "$CREATED"
+  KEY_ID=$(printf '%s' "$CREATED" | sed -n 's/^{"object":"client_key","id":\([0-9]*\),.*/\1/p')
+  # Keys are listed by prefix only, filtered on metadata, a page at a time (?after=<next_after> for more).
+  admin "$BASE_URL/admin/keys?metadata.user=42&limit=20"
+  # One key, with its requests, tokens and cost today and this month.
+  admin "$BASE_URL/admin/keys/$KEY_ID"
+  # Change a limit and clear the budget (null): every worker applies it within seconds.
+  admin -X PATCH "$BASE_URL/admin/keys/$KEY_ID" -H 'Content-Type: application/json' \
+    -d '{"rate_limit": "30/minute", "budget_usd_day": null}'
+  # A new key; the old one keeps working for a minute. Usage and budgets stay with the id.
+  admin "$BASE_URL/admin/keys/$KEY_ID/rotate" -H 'Content-Type: application/json' -d '{"grace_seconds": 60}'
+  # Revoke it: clients get 401 key_revoked within seconds.
+  admin -X DELETE "$BASE_URL/admin/keys/$KEY_ID"
+  # Every admin action, oldest first: who (a token fingerprint), what, which key, when, from where.
+  admin "$BASE_URL/admin/audit?key_id=$KEY_ID"
+  # 401: a wrong admin token (repeated, the address gets 429).
+  command curl -sS -H 'Authorization: Bearer not-the-admin-token' -w '\n-> HTTP %{http_code}\n' "$BASE_URL/admin/keys"
+fi

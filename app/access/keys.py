@@ -2,9 +2,11 @@
 
 Keys are random, shown once, and stored only as HMAC-SHA256 digests under a
 server secret (``KEY_HASH_SECRET``), so a copy of the database does not let
-anyone call the gateway. A presented key is hashed and looked up by digest;
-the final comparison is constant-time. Verified keys are cached in-process for
-a few seconds, which is also how long a revocation takes to reach a worker.
+anyone call the gateway. A presented key is hashed and looked up by digest
+(or by the digest it replaced, while a rotation's grace period lasts); the
+final comparison is constant-time. Verified keys are cached in-process for a
+few seconds (never past their expiry), which is also how long a revocation, a
+rotation or a change of limits takes to reach every worker.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 
 from ..config import Config
 from ..errors import AuthenticationFailed, ConfigError, InvalidRequest
@@ -47,13 +49,15 @@ class Caller:
     daily_token_quota: int | None = None
     budget_day_micros: int | None = None      # dollar budgets, in micro-dollars
     budget_month_micros: int | None = None
+    max_streams: int | None = None            # open streams at once (None: MAX_STREAMS_PER_CLIENT)
 
 # The limits a key row carries, as ``create`` and ``update`` take them.
-KEY_LIMITS = ("rate_limit", "token_rate_limit", "daily_token_quota", "budget_day_micros", "budget_month_micros")
+KEY_LIMITS = ("rate_limit", "token_rate_limit", "daily_token_quota", "budget_day_micros", "budget_month_micros",
+              "max_streams")
 
 
 class KeyRing:
-    """Creates, lists, revokes and checks client keys."""
+    """Creates, lists, revokes and checks client keys (``key_admin`` builds the admin's operations on it)."""
 
     def __init__(self, database: Database, secret: bytes):
         self._db = database
@@ -69,12 +73,22 @@ class KeyRing:
         """The keyed hash stored for ``key``."""
         return hmac.new(self._secret, key.encode("utf-8"), hashlib.sha256).digest()
 
+    def new_key(self) -> tuple[str, str, bytes]:
+        """A fresh key with its prefix and digest: the caller shows the key once and stores the other two."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        return key, key[:10], self.digest(key)
+
+    def forget(self) -> None:
+        """Drop this process's verified keys (other workers drop theirs within CACHE_SECONDS)."""
+        with self._lock:
+            self._cache.clear()
+
     def create(self, name: str, **limits) -> str:
         """Make a key for ``name`` (with any of KEY_LIMITS) and return it: the only time it is ever visible."""
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
             raise InvalidRequest("a key name is 1 to 64 letters, digits, '.', '_' or '-'", param="name")
-        key = KEY_PREFIX + secrets.token_urlsafe(32)
-        row = ClientKeyRow(name=name, prefix=key[:10], digest=self.digest(key), created_at=_now(),
+        key, prefix, digest = self.new_key()
+        row = ClientKeyRow(name=name, prefix=prefix, digest=digest, created_at=_now(),
                            **{field: limits.get(field) for field in KEY_LIMITS})
         with self._db.session(write=True) as session:
             if session.scalar(select(ClientKeyRow.id).where(ClientKeyRow.name == name)) is not None:
@@ -87,26 +101,13 @@ class KeyRing:
         with self._db.session() as session:
             return list(session.scalars(select(ClientKeyRow).order_by(ClientKeyRow.id)))
 
-    def update(self, name: str, **limits) -> bool:
-        """Change some of KEY_LIMITS on the active key ``name`` (None clears one); False when there is none."""
-        unknown = set(limits) - set(KEY_LIMITS)
-        if unknown:
-            raise TypeError(f"unknown key limit {sorted(unknown)[0]}")
-        with self._db.session(write=True) as session:
-            done = session.execute(update(ClientKeyRow).where(ClientKeyRow.name == name,
-                                                              ClientKeyRow.revoked_at.is_(None)).values(**limits))
-        with self._lock:
-            self._cache.clear()  # every worker sees the change within CACHE_SECONDS
-        return bool(cast(CursorResult, done).rowcount)
-
     def revoke(self, name: str) -> bool:
         """Revoke the key called ``name``; False when there is none."""
         with self._db.session(write=True) as session:
             done = session.execute(update(ClientKeyRow).where(ClientKeyRow.name == name,
                                                               ClientKeyRow.revoked_at.is_(None))
                                    .values(revoked_at=_now()))
-        with self._lock:
-            self._cache.clear()
+        self.forget()
         return bool(cast(CursorResult, done).rowcount)
 
     def authenticate(self, header: str | None, before_lookup: Callable[[], None] | None = None) -> Caller:
@@ -131,14 +132,28 @@ class KeyRing:
         if before_lookup is not None:
             before_lookup()
         with self._db.session() as session:
-            row = session.scalar(select(ClientKeyRow).where(ClientKeyRow.digest == digest))
-        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.digest, digest):
+            row = session.scalar(select(ClientKeyRow).where(or_(ClientKeyRow.digest == digest,
+                                                                ClientKeyRow.previous_digest == digest)))
+        if row is None:
             raise _refused("invalid API key")
+        current = hmac.compare_digest(row.digest, digest)
+        if not current and not hmac.compare_digest(row.previous_digest or b"", digest):
+            raise _refused("invalid API key")
+        wall = _now()
+        if row.revoked_at is not None:
+            raise _refused("this API key has been revoked", "key_revoked")
+        # A rotated-out key lives until its grace deadline, and never past the key's own expiry.
+        ends = row.expires_at if current else _earliest(row.expires_at, row.previous_expires_at or wall)
+        if ends is not None and ends <= wall:
+            raise _refused("this API key has expired", "key_expired")
         caller = Caller(id=f"key:{row.id}", limit_key=f"key:{row.id}", name=row.name, rate_limit=row.rate_limit,
                         token_rate_limit=row.token_rate_limit, daily_token_quota=row.daily_token_quota,
-                        budget_day_micros=row.budget_day_micros, budget_month_micros=row.budget_month_micros)
+                        budget_day_micros=row.budget_day_micros, budget_month_micros=row.budget_month_micros,
+                        max_streams=row.max_streams)
+        # Never cached past the moment the key (or a rotated-out key's grace) ends.
+        left = CACHE_SECONDS if ends is None else min(CACHE_SECONDS, (ends - wall).total_seconds())
         with self._lock:
-            self._cache[digest] = (now + CACHE_SECONDS, caller)
+            self._cache[digest] = (now + left, caller)
         self._touch(row.id, now)
         return caller
 
@@ -157,6 +172,11 @@ def _refused(message: str, code: str = "invalid_api_key") -> AuthenticationFaile
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    found = [m for m in moments if m is not None]
+    return min(found) if found else None
 
 
 def hash_secret(config: Config, instance_path: str) -> bytes:

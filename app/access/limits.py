@@ -150,17 +150,21 @@ class Limiter:
                 self.keeper.settle_later(key, amount, until)
 
     def open_stream(self, caller) -> Lease | None:
-        """Take an open-stream slot for ``caller`` (None when uncapped); RateLimited past MAX_STREAMS_PER_CLIENT."""
-        if not self.max_streams:
+        """Take an open-stream slot for ``caller`` (None when uncapped); RateLimited past its cap.
+
+        The cap is the caller's own ``max_streams`` when its key sets one, else MAX_STREAMS_PER_CLIENT.
+        """
+        cap = getattr(caller, "max_streams", None) or self.max_streams
+        if not cap:
             return None
         try:
-            lease = self.counters.acquire(f"streams:{caller.limit_key}", self.max_streams, self.lease_seconds)
+            lease = self.counters.acquire(f"streams:{caller.limit_key}", cap, self.lease_seconds)
         except StoreDown as err:
             self._down(err, "streams")
             return None
         if lease is None:
             self.metrics.rejected("streams")
-            raise RateLimited(f"too many open streams (at most {self.max_streams}); close one first",
+            raise RateLimited(f"too many open streams (at most {cap}); close one first",
                               code="too_many_streams", headers={"Retry-After": "1"})
         self.keeper.hold(lease)
         return lease

@@ -3,7 +3,8 @@
 ``bp`` is the parent of every route that spends money or shows a client's
 data (``/chat``, ``/v1/*``, ``/conversations``, ``/usage``): its
 ``before_request`` authenticates and counts each request. Health checks and
-pages sit outside it.
+pages sit outside it, and so does the admin API (its own token, its own
+guard), registered only when ADMIN_TOKEN is set.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask import Blueprint, Flask
 
 from ..access.proxy import trust_proxies
 from . import (
+    admin,
     admission,
     body_guard,
     chat,
@@ -45,4 +47,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(bp)
+    if app.config["ADMIN_TOKEN"] is not None:
+        app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from . import parsers, serving, upstreams
+from .admin_token import load_admin_token
 from .api_key import load_api_key
 from .parsers import Secret
 from .routing import Routing
@@ -87,6 +88,7 @@ class Config:
     LOG_LEVEL = "INFO"
     LOG_FORMAT = "text"
     METRICS_TOKEN: Secret | None = None
+    ADMIN_TOKEN: Secret | None = None  # from ADMIN_TOKEN, ADMIN_TOKEN_FILE or SECRETS_FILE
     PRICES_FILE = None
     OTEL_EXPORTER_OTLP_ENDPOINT = None
     OPENAI_API_KEY: Secret | None = None
@@ -175,6 +177,11 @@ class Config:
             self.OPENAI_API_KEY, self.KEY_SOURCE = load_api_key(environ)
         except ConfigError as err:
             problems += err.problems
+        try:
+            self.ADMIN_TOKEN = load_admin_token(environ)
+        except ConfigError as err:
+            # Both read SECRETS_FILE: a problem with it is said once.
+            problems += [p for p in err.problems if p not in problems]
         if self.UPSTREAMS_FILE:
             problems += upstreams.apply_file(self, environ)
         if self.MODERATION == "openai" and self.upstream_mode != "remote":
@@ -244,7 +251,7 @@ class Config:
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this configuration holds, for the log redactor."""
         values = [s.reveal() for s in (self.OPENAI_API_KEY, self.KEY_HASH_SECRET, self.DATA_ENCRYPTION_KEY,
-                                       self.METRICS_TOKEN) if s]
+                                       self.METRICS_TOKEN, self.ADMIN_TOKEN) if s]
         values += [k for v in list(values) for k in v.split(",")]  # each of several rotation keys
         values += self.routing.secrets() if self.routing is not None else []
         for url in (self.DATABASE_URL, self.REDIS_URL):

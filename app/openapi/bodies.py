@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, Field
 
 from ..api.schemas import FilterReport, Usage
+from .admin_bodies import ADMIN_MODELS
 
 
 class Health(BaseModel):
@@ -242,4 +243,4 @@ DOC_MODELS = {m.__name__: m for m in (Health, Readiness, ChatStreamDelta, ChatSt
                                        UsageRow, UsageReport, Model, ModelList, AssistantReply, CompletionChoice,
                                        ChatCompletion, ChunkChoice, ChatCompletionChunk, ResponseUsage,
                                        ResponseObject, ResponseStreamEvent, Embedding, EmbeddingUsage,
-                                       EmbeddingList)}
+                                       EmbeddingList, *ADMIN_MODELS)}

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .. import errors
-from ..api import embeddings_schemas, openai_messages, openai_schemas, responses_schemas, schemas
+from ..api import admin_schemas, embeddings_schemas, openai_messages, openai_schemas, responses_schemas, schemas
 from ..core.bounds import MAX_EMBEDDING_INPUTS
 from .bodies import DOC_MODELS
 from .operations import OPERATIONS, Op
@@ -41,6 +41,10 @@ BEARER = " ".join((
     "A client key made with `flask --app wsgi keys create NAME`, sent as `Authorization: Bearer <key>`.",
     "Required when the server runs with AUTH_MODE=keys (the production default); ignored otherwise.",
 ))
+ADMIN_BEARER = " ".join((
+    "The admin token (ADMIN_TOKEN), sent as `Authorization: Bearer <token>`; never a client key. Failed attempts",
+    "are throttled per address (AUTH_FAILURE_LIMIT).",
+))
 STREAM = " ".join((
     "One server-sent event. Data events carry the reply in pieces, then one end event, then `[DONE]`.",
     "A failure after the stream has begun is one ErrorBody event, then the stream closes.",
@@ -59,7 +63,7 @@ def openapi_json():
 def model_named(name: str) -> type[BaseModel] | None:
     """The schema class called ``name``, or None while it does not exist yet."""
     # Validated models win: a documentation model steps aside once a validated one exists.
-    for module in (schemas, openai_schemas, openai_messages, responses_schemas, embeddings_schemas):
+    for module in (schemas, openai_schemas, openai_messages, responses_schemas, embeddings_schemas, admin_schemas):
         found = getattr(module, name, None)
         if isinstance(found, type) and issubclass(found, BaseModel):
             return found
@@ -119,7 +123,9 @@ def build_document(app: Flask) -> dict:
             },
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": BEARER + ("" if keys else " This server runs with AUTH_MODE=open.")}},
+                "description": BEARER + ("" if keys else " This server runs with AUTH_MODE=open.")},
+                **({"adminToken": {"type": "http", "scheme": "bearer", "description": ADMIN_BEARER}}
+                   if any(op.admin for op in ops) else {})},
         },
     }
 
@@ -128,10 +134,11 @@ _TAGS = (("chat", "Prompt in, filtered reply out."),
          ("conversations", "A client's own stored history and usage."),
          ("openai", "OpenAI-compatible endpoints: the official SDKs work against them."),
          ("health", "Probes for load balancers and orchestrators."),
-         ("meta", "This description, its docs page and the chat page."))
+         ("meta", "This description, its docs page and the chat page."),
+         ("admin", "Issue, change, rotate and revoke client keys; the audit trail. Only with ADMIN_TOKEN."))
 
 _ERROR_NAMES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed",
-                408: "RequestTimeout", 413: "PayloadTooLarge", 415: "UnsupportedMediaType",
+                408: "RequestTimeout", 409: "Conflict", 413: "PayloadTooLarge", 415: "UnsupportedMediaType",
                 422: "IdempotencyKeyReused", 429: "RateLimited",
                 502: "UpstreamError", 503: "ServiceUnavailable", 504: "UpstreamTimeout"}
 
@@ -142,6 +149,7 @@ _ERROR_EXAMPLES = {
     404: errors.NotFound("conversation not found", param="conversation_id", code="conversation_not_found"),
     405: errors.MethodNotAllowed(),
     408: errors.RequestTimeout(),
+    409: errors.Conflict("this key is revoked; create a new one", param="id", code="key_revoked"),
     413: errors.PayloadTooLarge(),
     415: errors.UnsupportedMediaType(),
     422: errors.IdempotencyKeyReused(),
@@ -305,7 +313,8 @@ def _operation(op: Op, keys: bool, present: set[str]) -> dict:
     if links:
         out["responses"]["200"]["links"] = links
     # Open endpoints override the keys-mode requirement; in open mode nothing requires a key.
-    out["security"] = [{"bearerAuth": []}] if (keys and op.auth) else [{}]
+    out["security"] = ([{"adminToken": []}] if op.admin else [{"bearerAuth": []}] if (keys and op.auth)
+                       else [{}])
     return out
 
 
@@ -330,7 +339,7 @@ def _responses(op: Op) -> dict:
         responses[str(status)] = {"description": description, "headers": headers}
         if content:
             responses[str(status)]["content"] = content
-    errs = set(op.errors) | ({401, 429} if op.auth else set())
+    errs = set(op.errors) | ({401, 429} if op.auth or op.admin else set())
     for status in sorted(errs):
         responses[str(status)] = {"$ref": f"#/components/responses/{_ERROR_NAMES[status]}"}
     return responses
@@ -356,6 +365,9 @@ def _ref_or_object(name: str | None) -> dict:
 
 
 def _path_param(name: str) -> dict:
+    if name == "key_id":
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1},
+                "description": "The key's id (from POST /admin/keys or GET /admin/keys)."}
     if name == "model":
         return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
                 "description": "A model id from GET /v1/models."}

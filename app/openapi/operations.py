@@ -49,6 +49,7 @@ class Op:
     # Answered from the response cache when it is on: Cache-Control in, X-Cache and Age out.
     cached: bool = False
     served: bool = False  # answers name their upstream in X-Chatgate-Upstream
+    admin: bool = False  # needs the admin token (ADMIN_TOKEN), never a client key
 
     def models(self) -> Iterator[tuple[str, JsonSchemaMode]]:
         """(model name, json-schema mode) for every schema this operation names."""
@@ -114,6 +115,56 @@ EMBEDDINGS_EXAMPLES = {
               "encoding_format": "base64"}),
 }
 
+ADMIN_NOTE = " ".join((
+    "Admin API: served only when ADMIN_TOKEN is set (otherwise 404), with `Authorization: Bearer <ADMIN_TOKEN>`;",
+    "never cross-origin. Every action is logged and kept in the audit trail.",
+))
+KEY_EXAMPLES = {
+    "user": ("A key for one end user, with limits, a budget, an expiry and metadata",
+             {"name": "user-42", "rate_limit": "30/minute", "daily_token_quota": 200000, "max_streams": 2,
+              "budget_usd_day": 1.5, "expires_at": "2030-01-31T00:00:00Z", "metadata": {"user": "42"}}),
+    "defaults": ("The server's default limits, a made-up name", {}),
+}
+KEY_PATCH_EXAMPLES = {
+    "limit": ("A lower request rate, no daily budget", {"rate_limit": "10/minute", "budget_usd_day": None}),
+}
+ADMIN_PAGE = (("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size (keys: 20, audit: 50)."),
+              ("after", {"type": "integer", "minimum": 1}, "next_after from the previous page."))
+KEY_ERRORS = (400, 404, 409, 413, 415)
+
+
+def _admin(method: str, path: str, operation_id: str, summary: str, ok: Responses, **kw) -> Op:
+    params = ("key_id",) if "{key_id}" in path else ()
+    return Op(method, path, operation_id, summary, "admin", ok, description=kw.pop("description", ADMIN_NOTE),
+              auth=False, admin=True, path_params=params, **kw)
+
+
+ADMIN_OPERATIONS: tuple[Op, ...] = (
+    _admin("post", "/admin/keys", "createKey", "Issue a client key (shown once)",
+           {201: ("The key with its id; `key` is never shown again.", ((JSON, "AdminKeyCreated"),))},
+           body="KeyCreateRequest", body_examples=KEY_EXAMPLES, errors=(400, 409, 413, 415)),
+    _admin("get", "/admin/keys", "listKeys", "Client keys by id, filtered by metadata",
+           {200: ("One page of keys (prefixes only).", ((JSON, "AdminKeyList"),))}, errors=(400,),
+           query=(*ADMIN_PAGE, ("metadata.user", {"type": "string"},
+                                "Only keys whose metadata has this value for `user`; any `metadata.<name>` works."))),
+    _admin("get", "/admin/keys/{key_id}", "getKey", "One key with its usage today and this month",
+           {200: ("The key and its usage from the ledger.", ((JSON, "AdminKeyDetail"),))}, errors=(404,)),
+    _admin("patch", "/admin/keys/{key_id}", "updateKey", "Change a key's limits, budgets, expiry or metadata",
+           {200: ("The key as it now is; every worker applies it within seconds.", ((JSON, "AdminKey"),))},
+           body="KeyUpdateRequest", body_examples=KEY_PATCH_EXAMPLES, errors=KEY_ERRORS),
+    _admin("post", "/admin/keys/{key_id}/rotate", "rotateKey", "A new key; the old one works for grace_seconds",
+           {200: ("The key with its new secret (shown once); usage, limits and conversations stay with its id.",
+                  ((JSON, "AdminKeyCreated"),))},
+           body="KeyRotateRequest", body_examples={"grace": ("Old key works one more hour", {"grace_seconds": 3600})},
+           errors=KEY_ERRORS),
+    _admin("delete", "/admin/keys/{key_id}", "revokeKey", "Revoke a key",
+           {200: ("The revoked key; every worker refuses it (401 key_revoked) within seconds.",
+                  ((JSON, "AdminKey"),))}, errors=(404,)),
+    _admin("get", "/admin/audit", "listAudit", "The admin audit trail, oldest first",
+           {200: ("One page of admin actions.", ((JSON, "AuditList"),))}, errors=(400,),
+           query=(*ADMIN_PAGE, ("key_id", {"type": "integer", "minimum": 1}, "Only this key's actions."))),
+)
+
 OPERATIONS: tuple[Op, ...] = (
     Op("post", "/chat", "chat", "Send a prompt, get the filtered reply", "chat",
        {200: ("The filtered reply: JSON, or server-sent events when `stream` is true.",
@@ -177,4 +228,5 @@ OPERATIONS: tuple[Op, ...] = (
        {200: ("An HTML page.", ((HTML, None),))}, auth=False),
     Op("get", "/", "chatPage", "A small chat page for trying the gateway in a browser", "meta",
        {200: ("An HTML page.", ((HTML, None),))}, auth=False),
+    *ADMIN_OPERATIONS,
 )

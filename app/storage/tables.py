@@ -1,5 +1,5 @@
-"""The tables: conversations, their messages, /chat idempotency keys, the usage ledger, client keys and the
-response cache.
+"""The tables: conversations, their messages, /chat idempotency keys, the usage ledger, client keys (with their
+metadata and the admin audit trail) and the response cache.
 
 Text columns (``system``, ``content``, the cache's ``body``) hold Fernet tokens, never plaintext, the
 conversation texts each bound to their row; see ``app.storage.crypto``. The usage ledger holds counts only,
@@ -165,6 +165,43 @@ class ClientKeyRow(Base):
     # Dollar budgets per UTC day and per calendar month, in micro-dollars.
     budget_day_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     budget_month_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Concurrent open streams this key may hold (NULL: MAX_STREAMS_PER_CLIENT).
+    max_streams: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # After a rotation the replaced key's digest keeps working until previous_expires_at (the grace period).
+    previous_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, nullable=True)
+    previous_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ClientKeyMetaRow(Base):
+    """One metadata entry of a client key (e.g. user=42): a row each, so lists filter by value on every backend."""
+
+    __tablename__ = "client_key_metadata"
+
+    key_id: Mapped[int] = mapped_column(Integer, ForeignKey("client_keys.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+    __table_args__ = (Index("ix_client_key_metadata_name_value", "name", "value"),)
+
+
+class AdminAuditRow(Base):
+    """One admin action: who (a fingerprint, never a token), what, on which key, when, from where. Never a key."""
+
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Which fields changed (names only, never values that could hold a key), as a comma list.
+    detail: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+    __table_args__ = (Index("ix_admin_audit_key_id", "key_id"),)
 
 
 class CacheRow(Base):

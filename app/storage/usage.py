@@ -116,6 +116,18 @@ class UsageLedger:
         with self._db.session() as session:
             return int(session.scalar(stmt) or 0)
 
+    def sums(self, client_id: str, first_day: str) -> dict:
+        """The client's requests, tokens and cost from ``first_day`` (YYYY-MM-DD, UTC) on, all models together."""
+        self.flush()
+        stmt = select(func.count(), func.sum(LedgerRow.prompt_tokens), func.sum(LedgerRow.completion_tokens),
+                      func.sum(LedgerRow.cost_micros)).where(LedgerRow.client_id == client_id,
+                                                             LedgerRow.day >= first_day)
+        with self._db.session() as session:
+            count, prompt, completion, cost = session.execute(stmt).one()
+        return {"requests": int(count or 0), "prompt_tokens": int(prompt or 0),
+                "completion_tokens": int(completion or 0), "total_tokens": int(prompt or 0) + int(completion or 0),
+                "cost_usd": int(cost or 0) / 1_000_000}
+
     def _grouped(self, days: int, client_id: str | None) -> list[tuple[str, dict]]:
         self.flush()
         since = (self._clock() - timedelta(days=days - 1)).strftime("%Y-%m-%d")

@@ -301,3 +301,32 @@ def test_the_banner_says_where_the_cache_lives():
     assert "  response cache: 600 s, shared scope, at most 50 entries in Redis" in cfg(
         CACHE_TTL="10m", CACHE_SCOPE="shared", CACHE_MAX_ENTRIES="50", REDIS_URL="redis://127.0.0.1:6379/3"
     ).banner("http://x")
+
+
+def test_admin_token_comes_from_the_environment_a_file_or_the_secrets_file(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from app.config import write_secrets_file
+
+    token = "admin-" + "a" * 30
+    assert cfg().ADMIN_TOKEN is None
+    assert cfg(ADMIN_TOKEN=token).ADMIN_TOKEN.reveal() == token
+    path = tmp_path / "admin"
+    path.write_text(token + "\n", encoding="utf-8")
+    assert cfg(ADMIN_TOKEN_FILE=str(path)).ADMIN_TOKEN.reveal() == token
+    key = Fernet.generate_key().decode()
+    write_secrets_file(str(tmp_path / "s.enc"), key, {"OPENAI_API_KEY": "sk-" + "k" * 30, "ADMIN_TOKEN": token})
+    found = cfg(SECRETS_FILE=str(tmp_path / "s.enc"), SECRETS_KEY=key)
+    assert found.ADMIN_TOKEN.reveal() == token and token in found.secret_values()
+    assert token not in repr(found.ADMIN_TOKEN)
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"ADMIN_TOKEN": "short"}, "ADMIN_TOKEN: expected 16 to 512"),
+    ({"ADMIN_TOKEN": "cg-" + "a" * 43}, "ADMIN_TOKEN: must not look like a client key"),
+    ({"ADMIN_TOKEN_FILE": "/nonexistent/admin"}, "ADMIN_TOKEN_FILE: no readable"),
+])
+def test_a_bad_admin_token_stops_start_up_naming_it(env, says):
+    with pytest.raises(ConfigError) as err:
+        cfg(**env)
+    assert says in str(err.value) and "a" * 20 not in str(err.value)

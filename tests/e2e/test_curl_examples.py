@@ -24,8 +24,10 @@ def sections(output: str) -> list[tuple[str, list[int], str]]:
 def test_the_curl_examples_run_against_a_live_server(tmp_path):
     if shutil.which("curl") is None:
         pytest.fail("curl is not installed (apt-get install -y curl)")
-    with LiveServer(DATABASE_URL=f"sqlite:///{tmp_path}/chatgate.db") as server:
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "BASE_URL": server.url}
+    admin_token = "curl-admin-token-0123456789"
+    with LiveServer(DATABASE_URL=f"sqlite:///{tmp_path}/chatgate.db", ADMIN_TOKEN=admin_token) as server:
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "BASE_URL": server.url,
+               "ADMIN_TOKEN": admin_token}
         proc = subprocess.run(["bash", SCRIPT], env=env, capture_output=True, text=True, timeout=120)
         log = server.output()
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr
@@ -42,6 +44,8 @@ def test_the_curl_examples_run_against_a_live_server(tmp_path):
         ("OpenAI-compatible", [200, 200]),
         # range, unknown field, wrong type, unknown conversation, wrong method, not JSON
         ("errors", [400, 400, 400, 404, 405, 415]),
+        # create, list, show, change, rotate, revoke, audit, wrong token
+        ("admin", [201, 200, 200, 200, 200, 200, 200, 401]),
     ]
     text = {title: body for title, _, body in got}
     redaction = got[2][2]
@@ -50,4 +54,6 @@ def test_the_curl_examples_run_against_a_live_server(tmp_path):
     assert re.search(r'data: \{"delta":.*data: \[DONE\]\n', text["streaming"], re.S)
     assert "This is message 2 in our conversation" in text["conversations"]
     assert re.search(r"^Allow: .*POST", text["errors"], re.M)
+    assert '"state":"revoked"' in text["admin"] and '"action":"rotate"' in text["admin"]
+    assert admin_token not in text["admin"] and admin_token not in log
     assert "Traceback" not in log

@@ -15,8 +15,10 @@ COLLECTION = os.path.join(ROOT, "postman", "chatgate.postman_collection.json")
 ENVIRONMENT = os.path.join(ROOT, "postman", "chatgate.postman_environment.json")
 NEWMAN = os.path.join(ROOT, "tests", "browser", "node_modules", ".bin", "newman")
 REPORT = os.path.join(ROOT, "tests", "artifacts", "newman-{mode}.json")
-# Run only against a server with AUTH_MODE=keys; everything else runs in both modes.
+# Run only against a server with AUTH_MODE=keys (and, for the admin folder, ADMIN_TOKEN); the rest runs in both modes.
 KEYS_ONLY = "Auth (AUTH_MODE=keys)"
+ADMIN_ONLY = "Admin (ADMIN_TOKEN)"
+ADMIN_TOKEN = "newman-admin-token-0123456789"
 
 
 def load_collection() -> dict:
@@ -48,7 +50,7 @@ def test_the_collection_covers_every_operation_and_checks_every_response():
             assert "pm.response.to.have.status(" in tests, item["name"]
     wanted = {(op.method, re.sub(r"\{[^}]+\}", "{}", op.path)) for op in OPERATIONS}
     assert wanted <= covered, wanted - covered
-    assert KEYS_ONLY in {folder["name"] for folder in folders}
+    assert {KEYS_ONLY, ADMIN_ONLY} <= {folder["name"] for folder in folders}
 
 
 def test_the_environment_names_every_variable_the_collection_uses():
@@ -57,15 +59,15 @@ def test_the_environment_names_every_variable_the_collection_uses():
     text = open(COLLECTION, encoding="utf-8").read()
     used = set(re.findall(r"\{\{(\w+)\}\}", text))
     # Set by the collection's own scripts as it runs.
-    assert used - env == {"conversation_id", "too_long"}
+    assert used - env == {"conversation_id", "too_long", "admin_key_id"}
 
 
-def run_newman(server: LiveServer, folders: list[dict], report: str, api_key: str = "") -> None:
+def run_newman(server: LiveServer, folders: list[dict], report: str, api_key: str = "", admin_token: str = "") -> None:
     """Run the named folders of the collection against ``server`` and check that every assertion passed."""
     if not os.access(NEWMAN, os.X_OK):
         pytest.fail("newman is missing: run `npm ci --prefix tests/browser` (make test does)")
     cmd = [NEWMAN, "run", COLLECTION, "-e", ENVIRONMENT, "--env-var", f"base_url={server.url}",
-           "--env-var", f"api_key={api_key}", "--color", "off", "--reporters", "cli,json",
+           "--env-var", f"api_key={api_key}", "--env-var", f"admin_token={admin_token}", "--color", "off", "--reporters", "cli,json",
            "--reporter-json-export", report]
     for folder in folders:
         cmd += ["--folder", folder["name"]]
@@ -80,16 +82,16 @@ def run_newman(server: LiveServer, folders: list[dict], report: str, api_key: st
 
 
 def test_newman_runs_the_collection_green_in_open_mode(tmp_path):
-    folders = [f for f in load_collection()["item"] if f["name"] != KEYS_ONLY]
+    folders = [f for f in load_collection()["item"] if f["name"] not in (KEYS_ONLY, ADMIN_ONLY)]
     with LiveServer(AUTH_MODE="open", DATABASE_URL=f"sqlite:///{tmp_path}/chatgate.db") as server:
         run_newman(server, folders, REPORT.format(mode="open"))
 
 
 def test_newman_runs_the_whole_collection_green_with_a_client_key(tmp_path):
     env = {"AUTH_MODE": "keys", "DATABASE_URL": f"sqlite:///{tmp_path}/chatgate.db",
-           "KEY_HASH_SECRET": "newman-test-secret-0123456789abcdef"}
+           "KEY_HASH_SECRET": "newman-test-secret-0123456789abcdef", "ADMIN_TOKEN": ADMIN_TOKEN}
     made = run_cli("keys", "create", "newman", env=env)
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
     with LiveServer(**env) as server:
-        run_newman(server, load_collection()["item"], REPORT.format(mode="keys"), api_key=key)
+        run_newman(server, load_collection()["item"], REPORT.format(mode="keys"), api_key=key, admin_token=ADMIN_TOKEN)

@@ -1,4 +1,4 @@
-"""``flask --app wsgi secrets …``: keep the upstream key in an encrypted file."""
+"""``flask --app wsgi secrets …``: keep the upstream key (and the admin token) in an encrypted file."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,9 @@ from flask.cli import AppGroup
 
 from ..config import ConfigError, read_secrets_file, write_secrets_file
 
-secrets_cli = AppGroup("secrets", help="Keep the upstream key in an encrypted file.")
+secrets_cli = AppGroup("secrets", help="Keep the upstream key and the admin token in an encrypted file.")
+# The entries chatgate reads from the secrets file.
+SECRET_NAMES = ("OPENAI_API_KEY", "ADMIN_TOKEN")
 
 
 @secrets_cli.command("generate-key")
@@ -21,8 +23,10 @@ def generate_key() -> None:
 @secrets_cli.command("write")
 @click.option("--file", "path", default=lambda: os.environ.get("SECRETS_FILE") or "instance/secrets.enc",
               show_default="$SECRETS_FILE or instance/secrets.enc", help="Where to write.")
-def write(path: str) -> None:
-    """Encrypt OPENAI_API_KEY (asked for, never echoed) into the secrets file with $SECRETS_KEY."""
+@click.option("--name", type=click.Choice(SECRET_NAMES), default="OPENAI_API_KEY", show_default=True,
+              help="Which entry to set; the file's other entries are kept.")
+def write(path: str, name: str) -> None:
+    """Encrypt a secret (asked for, never echoed) into the secrets file with $SECRETS_KEY."""
     key = os.environ.get("SECRETS_KEY", "")
     if not key:
         raise click.UsageError("set SECRETS_KEY first (make one with `flask --app wsgi secrets generate-key`)")
@@ -32,10 +36,10 @@ def write(path: str) -> None:
             secrets = read_secrets_file(path, key)
         except ConfigError as err:
             raise click.ClickException(str(err)) from None
-    api_key = click.prompt("OPENAI_API_KEY", hide_input=True).strip()
-    if not api_key:
-        raise click.UsageError("an empty key was given")
-    secrets["OPENAI_API_KEY"] = api_key
+    value = click.prompt(name, hide_input=True).strip()
+    if not value:
+        raise click.UsageError(f"an empty {name} was given")
+    secrets[name] = value
     try:
         write_secrets_file(path, key, secrets)
     except ConfigError as err:

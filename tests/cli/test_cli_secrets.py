@@ -30,6 +30,21 @@ def test_write_encrypts_the_key_without_echoing_it(app, tmp_path, monkeypatch):
     assert cfg.OPENAI_API_KEY.reveal() == KEY
 
 
+def test_write_adds_the_admin_token_beside_the_upstream_key(app, tmp_path, monkeypatch):
+    secrets_key = Fernet.generate_key().decode()
+    path = tmp_path / "secrets.enc"
+    monkeypatch.setenv("SECRETS_KEY", secrets_key)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["secrets", "write", "--file", str(path)], input=KEY + "\n").exit_code == 0
+    token = "admin-token-" + "x" * 24
+    out = runner.invoke(args=["secrets", "write", "--file", str(path), "--name", "ADMIN_TOKEN"], input=token + "\n")
+    assert out.exit_code == 0, out.output
+    assert token not in out.output
+    assert read_secrets_file(str(path), secrets_key) == {"OPENAI_API_KEY": KEY, "ADMIN_TOKEN": token}
+    cfg = load_config({"APP_ENV": "testing", "SECRETS_FILE": str(path), "SECRETS_KEY": secrets_key})
+    assert cfg.ADMIN_TOKEN.reveal() == token and cfg.OPENAI_API_KEY.reveal() == KEY
+
+
 def test_write_needs_secrets_key(app, tmp_path, monkeypatch):
     monkeypatch.delenv("SECRETS_KEY", raising=False)
     out = app.test_cli_runner().invoke(args=["secrets", "write", "--file", str(tmp_path / "s")], input=KEY + "\n")

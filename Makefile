@@ -58,6 +58,7 @@ lint: $(VENV)/.dev
 ## bench: chatgate vs a bare proxy vs LiteLLM behind one mock upstream (not part of test; ~5-10 min)
 bench: $(VENV)/.runtime
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/growth.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage htmlcov .mypy_cache .ruff_cache

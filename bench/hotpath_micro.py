@@ -14,6 +14,12 @@ runs both in turns (A, B, A, B, ...) so a busy machine slows both alike, and
 prints CPU microseconds per request (median and best round) and the ratio.
 CPU time rather than wall time, so other work on a shared machine counts
 for as little as possible.
+
+``--stream K`` times whole streamed requests instead (``stream: true``, 64
+content chunks in the mock upstream's format, then the finish, usage and
+``[DONE]`` events), with K events arriving in each read of the upstream
+body: 1 is an idle gateway, larger K what a loaded one finds waiting in a
+socket. The figure is CPU microseconds per stream.
 """
 from __future__ import annotations
 
@@ -37,12 +43,38 @@ COMPLETION = {"id": "chatcmpl-bench", "object": "chat.completion", "created": 17
               "usage": {"prompt_tokens": 14, "completion_tokens": 9, "total_tokens": 23}}
 
 
-def child(n: int, rounds: int, extra: dict | None = None) -> dict:
+def stream_reads(chunks: int, per_read: int) -> list[bytes]:
+    """The SSE body of one streamed completion, as the upstream reads that deliver it."""
+    sys.path.insert(0, str(ROOT))
+    from tests.mock_upstream.canned import StreamEncoder
+
+    enc = StreamEncoder()
+    events = [enc.chunk(i) for i in range(chunks)] + [enc.finish(), enc.usage(chunks), enc.done()]
+    return [b"".join(events[i:i + per_read]) for i in range(0, len(events), per_read)]
+
+
+class Reads:
+    """A response body that hands out one prepared read per call, as a socket does."""
+
+    def __init__(self, reads: list[bytes]):
+        self._reads = iter(reads)
+
+    def read1(self, size: int = -1) -> bytes:
+        """The next read (never more than what has "arrived")."""
+        return next(self._reads, b"")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def child(n: int, rounds: int, extra: dict | None = None, stream: int = 0) -> dict:
     """Inside one checkout: build the app, warm up, time ``rounds`` x ``n`` requests."""
     import requests
     from requests.adapters import BaseAdapter
 
     from app import create_app, start
+
+    reads = stream_reads(64, stream) if stream else []
 
     class Canned(BaseAdapter):
         """An upstream that answers at once from memory."""
@@ -52,6 +84,10 @@ def child(n: int, rounds: int, extra: dict | None = None) -> dict:
         def send(self, request, **kwargs):
             resp = requests.Response()
             resp.status_code, resp.url, resp.request = 200, request.url, request
+            if stream:
+                resp.headers["Content-Type"] = "text/event-stream"
+                resp.raw = Reads(reads)
+                return resp
             resp.headers["Content-Type"] = "application/json"
             resp.raw = io.BytesIO(self.body)  # read the way chatgate reads every upstream body: in bounded pieces
             return resp
@@ -80,25 +116,29 @@ def child(n: int, rounds: int, extra: dict | None = None) -> dict:
     # Log lines go to a real descriptor, as under gunicorn, but not to the terminal.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
-    for _ in range(300):
-        assert client.post("/v1/chat/completions", json=BODY, headers=headers, buffered=True).status_code == 200
+    body = {**BODY, "stream": True, "stream_options": {"include_usage": True}} if stream else BODY
+    for _ in range(30 if stream else 300):
+        resp = client.post("/v1/chat/completions", json=body, headers=headers, buffered=True)
+        assert resp.status_code == 200 and (not stream or resp.data.endswith(b"data: [DONE]\n\n")), resp.data[-300:]
     # CPU time of this process: what chatgate itself costs, whatever else the machine is doing.
     times = []
     for _ in range(rounds):
         started = time.process_time()
         for _ in range(n):
-            client.post("/v1/chat/completions", json=BODY, headers=headers, buffered=True)
+            client.post("/v1/chat/completions", json=body, headers=headers, buffered=True)
         times.append((time.process_time() - started) / n * 1e6)
+    # What the WSGI server would write to the client's socket: one write per piece of the body.
+    writes = len(list(client.post("/v1/chat/completions", json=body, headers=headers).response)) if stream else 1
     found.ledger.flush()
-    return {"median_us": statistics.median(times), "best_us": min(times), "rounds": times}
+    return {"median_us": statistics.median(times), "best_us": min(times), "rounds": times, "writes": writes}
 
 
-def run(root: Path, n: int, rounds: int, extra: dict | None = None) -> dict:
+def run(root: Path, n: int, rounds: int, extra: dict | None = None, stream: int = 0) -> dict:
     """One measurement in a fresh interpreter, importing the app from ``root``."""
     # This file is loaded by path: the other checkout's bench/ package may not have it.
     code = (f"import json, runpy, sys; sys.path.insert(0, {str(root)!r}); "
             + f"child = runpy.run_path({__file__!r})['child']; "
-            + f"print(json.dumps(child({n}, {rounds}, {extra or {}!r})))")
+            + f"print(json.dumps(child({n}, {rounds}, {extra or {}!r}, {stream})))")
     done = subprocess.run([sys.executable, "-c", code], cwd=str(root), capture_output=True, text=True, timeout=900,
                           env={k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PROMETHEUS_"))})
     if done.returncode != 0:
@@ -116,19 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=3, help="with --compare: how many times each is run")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for --root only, e.g. LOG_LEVEL=warning (no request lines)")
+    parser.add_argument("--stream", type=int, default=0, metavar="K",
+                        help="time streamed requests, K upstream events arriving per read (0: not streamed)")
     args = parser.parse_args(argv)
     extra = dict(item.split("=", 1) for item in args.set)
     subjects = [Path(args.root)] + ([Path(args.compare)] if args.compare else [])
     results: dict[Path, list[dict]] = {s: [] for s in subjects}
     for _ in range(args.turns if args.compare else 1):
         for subject in subjects:
-            results[subject].append(run(subject, args.n, args.rounds, extra if subject == subjects[0] else None))
+            results[subject].append(run(subject, args.n, args.rounds, extra if subject == subjects[0] else None,
+                                       args.stream))
     summary = {}
     for subject, runs in results.items():
         medians = [r["median_us"] for r in runs]
         best = min(r["best_us"] for r in runs)
         summary[str(subject)] = {"median_us": round(statistics.median(medians), 1), "best_us": round(best, 1)}
-        print(f"{subject}: {statistics.median(medians):7.1f} CPU us/request median, {best:7.1f} best round")
+        unit = "stream" if args.stream else "request"
+        writes = f", {runs[0]['writes']} body writes a stream" if args.stream else ""
+        print(f"{subject}: {statistics.median(medians):7.1f} CPU us/{unit} median, {best:7.1f} best round{writes}")
     if args.compare:
         a, b = (summary[str(s)] for s in subjects)
         print(f"ratio {subjects[0].name or subjects[0]} / {subjects[1].name}: "

@@ -5,9 +5,10 @@ Two ways, both in the production configuration bench/run.py measures:
 
 ``--mode live`` (default): chatgate under gunicorn as ``make run`` starts it,
 loaded by wrk at 16 connections while py-spy samples every worker. Prints
-the functions with the most samples (own time and time including callees)
-and keeps the collapsed stacks in bench/profiles/ (flamegraph.pl and
-speedscope read them).
+the functions with the most samples (own time and time including callees),
+keeps the collapsed stacks in bench/profiles/ (flamegraph.pl and
+speedscope read them) and draws them as an SVG flame graph beside them
+(``--svg`` writes it elsewhere, e.g. under docs/).
 This is the real server: gevent, sockets, gunicorn and all.
 
 ``--mode inproc``: N requests through Flask's test client inside one
@@ -17,6 +18,7 @@ frames are visible and should be read past.
 
     python3 bench/profile_hotpath.py                      # live, 10 s
     python3 bench/profile_hotpath.py --load streams       # live, during 1,000 streams
+    python3 bench/profile_hotpath.py --svg docs/flame-after.svg
     python3 bench/profile_hotpath.py --mode inproc -n 3000
     python3 bench/profile_hotpath.py --mode inproc --tool cprofile
 
@@ -87,7 +89,7 @@ def top_from_collapsed(path: Path, limit: int) -> str:
 def live(args) -> int:
     """py-spy over gunicorn workers while wrk (or the stream client) loads them."""
     sys.path.insert(0, str(ROOT))
-    from bench import procs
+    from bench import flamegraph, procs
     from bench import run as benchrun
 
     spy = _bench_tools(["py-spy"]) / "py-spy"
@@ -138,6 +140,14 @@ def live(args) -> int:
         if raw.exists():
             print(top_from_collapsed(raw, args.top))
             print(f"\ncollapsed stacks: {raw.relative_to(ROOT)}")
+            svg = Path(args.svg) if args.svg else raw.with_suffix(".svg")
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(ROOT), capture_output=True,
+                                    text=True).stdout.strip() or "unknown commit"
+            load_name = "1,000 concurrent streams" if args.load == "streams" else "wrk, 16 connections, non-streamed"
+            svg.write_text(flamegraph.render(raw.read_text(errors="replace").splitlines(),
+                                             f"chatgate {commit} under {load_name} (py-spy, gunicorn workers)"),
+                           encoding="utf-8")
+            print(f"flame graph: {svg}")
     finally:
         managed.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -242,6 +252,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tool", choices=("pyinstrument", "cprofile"), default="pyinstrument")
     parser.add_argument("--path", default="/v1/chat/completions", help="inproc: /chat or /v1/chat/completions")
     parser.add_argument("--top", type=int, default=25, help="how many lines of the summary")
+    parser.add_argument("--svg", help="live: where to write the flame graph (default: beside the stacks)")
     args = parser.parse_args(argv)
     return live(args) if args.mode == "live" else inproc(args)
 

@@ -24,15 +24,22 @@ def event(obj) -> bytes:
 def sse_response(stream: ReplyStream | ReplayStream, formatter: Formatter, opening: bytes = b"") -> Response:
     """A text/event-stream response that proxies must not buffer and that always ends honestly."""
     def body() -> Iterator[bytes]:
-        events = stream.events()
+        # One bytes object per upstream read, so the server writes the frames that arrived together at once.
+        batches = stream.batches()
         try:
-            if opening:
-                yield opening
-            for kind, data in events:
-                yield from formatter(kind, data)
+            first = opening
+            for batch in batches:
+                frames = [frame for kind, data in batch for frame in formatter(kind, data)]
+                if first:
+                    frames.insert(0, first)
+                    first = b""
+                if frames:
+                    yield frames[0] if len(frames) == 1 else b"".join(frames)
+            if first:
+                yield first
         finally:
             # The client may leave mid-stream: closing the relay closes the upstream response.
-            events.close()
+            batches.close()
 
     headers = SSE_HEADERS if stream.cache is None else {**SSE_HEADERS, **stream.cache.headers()}
     return Response(body(), mimetype="text/event-stream", headers=headers, direct_passthrough=True)

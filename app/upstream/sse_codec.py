@@ -11,7 +11,7 @@ import codecs
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["SSEEvent", "SSETooLarge", "encode_sse", "iter_sse"]
+__all__ = ["SSEEvent", "SSETooLarge", "encode_sse", "iter_sse", "iter_sse_batches"]
 
 
 class SSETooLarge(ValueError):
@@ -71,38 +71,58 @@ def iter_sse(chunks: Iterable[bytes], max_event: int | None = None) -> Iterator[
     With ``max_event``, a line or an event's data longer than that many
     characters raises SSETooLarge instead of being held in memory.
     """
+    for batch in iter_sse_batches(chunks, max_event):
+        yield from batch
+
+
+def iter_sse_batches(chunks: Iterable[bytes], max_event: int | None = None) -> Iterator[list[SSEEvent]]:
+    """Parse an SSE byte stream, yielding the events each chunk completes as one list (never an empty one).
+
+    A chunk is what one read brought, so a consumer can handle together
+    everything that arrived together. Events a chunk completed before a line
+    or event overflows ``max_event`` are yielded before SSETooLarge is raised.
+    """
     data: list[str] = []
     size = 0
     event: str | None = None
     last_id: str | None = None
-    for lines in _iter_lines(chunks, max_event):
-        for line in lines:
-            if not line:
-                if data:
-                    yield SSEEvent("\n".join(data), event, last_id)
-                    data, size = [], 0
-                event = None
-                continue
-            colon = line.find(":")
-            if colon == 0:
-                continue
-            if colon < 0:
-                name, value = line, ""
-            else:
-                name = line[:colon]
-                value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
-            if name == "data":
-                data.append(value)
-                size += len(value) + 1
-                if max_event is not None and size > max_event:
-                    raise SSETooLarge(f"an event is longer than {max_event} characters")
-            elif name == "event":
-                event = value or None
-            elif name == "id":
-                # WHATWG: the id persists across events; ids containing NUL are ignored.
-                if "\0" not in value:
-                    last_id = value or None
-            # "retry" and unknown fields carry nothing we use.
+    batch: list[SSEEvent] = []
+    try:
+        for lines in _iter_lines(chunks, max_event):
+            for line in lines:
+                if not line:
+                    if data:
+                        batch.append(SSEEvent("\n".join(data), event, last_id))
+                        data, size = [], 0
+                    event = None
+                    continue
+                colon = line.find(":")
+                if colon == 0:
+                    continue
+                if colon < 0:
+                    name, value = line, ""
+                else:
+                    name = line[:colon]
+                    value = line[colon + 2 :] if line.startswith(" ", colon + 1) else line[colon + 1 :]
+                if name == "data":
+                    data.append(value)
+                    size += len(value) + 1
+                    if max_event is not None and size > max_event:
+                        raise SSETooLarge(f"an event is longer than {max_event} characters")
+                elif name == "event":
+                    event = value or None
+                elif name == "id":
+                    # WHATWG: the id persists across events; ids containing NUL are ignored.
+                    if "\0" not in value:
+                        last_id = value or None
+                # "retry" and unknown fields carry nothing we use.
+            if batch:
+                yield batch
+                batch = []
+    except SSETooLarge:
+        if batch:
+            yield batch
+        raise
 
 
 def encode_sse(data: str) -> bytes:

@@ -6,6 +6,10 @@ past ``MAX_EVENT_CHARS``, a whole stream past ``MAX_BODY_BYTES``, and a stream
 that runs longer than ``MAX_STREAM_DURATION`` is ended. Bytes are read in
 pieces of at most ``READ_SIZE``, even from one huge HTTP chunk.
 
+A stream is read a batch at a time: ``batches()`` yields the events that
+one read of the body completed, so a loaded gateway handles together what
+arrived together (iterating yields them one by one).
+
 A stream is primed before its reply starts: ``prime`` reads up to the first
 content event (at most ``MAX_HELD`` events, within the call's deadline) and
 holds what it read, so a stream that fails before saying anything can still
@@ -23,7 +27,8 @@ import urllib3.exceptions
 
 from ..errors import APIError, StreamFailed, UpstreamBadResponse, UpstreamError, UpstreamTimeout, translate
 from ..ops.record import RequestRecord
-from .sse_codec import SSETooLarge, iter_sse
+from .chunked import available_pieces
+from .sse_codec import SSETooLarge, iter_sse_batches
 
 READ_SIZE = 65536
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -55,7 +60,7 @@ def _too_large(limit: int) -> UpstreamBadResponse:
 
 
 class ChatStream:
-    """An open upstream stream: iterate for chunk dicts; ``close()`` stops generation.
+    """An open upstream stream: iterate for chunk dicts (or ``batches()`` for lists); ``close()`` stops generation.
 
     ``on_failure`` (when set) hears every failure the stream raises, once: the
     router counts it against the upstream that failed.
@@ -71,26 +76,33 @@ class ChatStream:
         self._first_by: float | None = None  # while priming: the call's deadline for the first content
         self._sock_timeout: float | None = None  # unknown: the call's deadline may have cut the first one
         self._held: list[dict] = []
-        self._events = self._chunks()
+        self._batches = self._read()
         self.on_failure: Callable[[APIError], None] | None = None
 
     def prime(self, deadline: float | None = None, until_content: bool = True) -> None:
         """Read up to the first content event, or the first event (held for the iteration); StreamFailed before."""
         self._first_by = deadline
         try:
-            for chunk in self._events:
-                self._held.append(chunk)
-                if not until_content or has_content(chunk) or len(self._held) >= MAX_HELD:
+            # The rest of a read that brought the first content is held too: it has arrived already.
+            for batch in self._batches:
+                self._held.extend(batch)
+                if not until_content or any(map(has_content, batch)) or len(self._held) >= MAX_HELD:
                     return
         finally:
             self._first_by = None
 
     def __iter__(self) -> Iterator[dict]:
-        held, self._held = self._held, []
-        yield from held
-        yield from self._events
+        for batch in self.batches():
+            yield from batch
 
-    def _chunks(self) -> Iterator[dict]:
+    def batches(self) -> Iterator[list[dict]]:
+        """The chunks each read of the body completed, a list per read (what priming held comes first)."""
+        held, self._held = self._held, []
+        if held:
+            yield held
+        yield from self._batches
+
+    def _read(self) -> Iterator[list[dict]]:
         try:
             yield from self._parsed()
         except StreamFailed as failed:
@@ -98,20 +110,32 @@ class ChatStream:
                 self.on_failure(failed.error)
             raise
 
-    def _parsed(self) -> Iterator[dict]:
+    def _parsed(self) -> Iterator[list[dict]]:
         try:
-            for event in iter_sse(self._bytes(), MAX_EVENT_CHARS):
-                if event.data == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(event.data)
-                except ValueError:
-                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event")) from None
-                if not isinstance(chunk, dict):
-                    raise StreamFailed(UpstreamBadResponse("the upstream sent a malformed stream event"))
-                if "error" in chunk:
-                    raise StreamFailed(UpstreamError("the upstream model service failed mid-stream"))
-                yield chunk
+            for events in iter_sse_batches(self._bytes(), MAX_EVENT_CHARS):
+                batch: list[dict] = []
+                for event in events:
+                    failure: APIError | None = None
+                    if event.data == "[DONE]":
+                        if batch:
+                            yield batch
+                        return
+                    try:
+                        chunk = json.loads(event.data)
+                    except ValueError:
+                        chunk = None
+                    if not isinstance(chunk, dict):
+                        failure = UpstreamBadResponse("the upstream sent a malformed stream event")
+                    elif "error" in chunk:
+                        failure = UpstreamError("the upstream model service failed mid-stream")
+                    if failure is not None:
+                        # What came before the failure in the same read still reaches the client first.
+                        if batch:
+                            yield batch
+                        raise StreamFailed(failure)
+                    batch.append(chunk)
+                if batch:
+                    yield batch
         except SSETooLarge:
             raise StreamFailed(UpstreamBadResponse("the upstream sent a stream event over 1 MB",
                                                    code="upstream_event_too_large")) from None
@@ -200,6 +224,10 @@ def _pieces(resp: requests.Response) -> Iterator[bytes]:
     """What has arrived, in pieces of at most READ_SIZE (never waiting to fill one)."""
     raw = resp.raw
     if getattr(raw, "chunked", False):
+        pieces = available_pieces(resp, READ_SIZE)
+        if pieces is not None:
+            yield from pieces
+            return
         # urllib3 reads at most READ_SIZE of an HTTP chunk at a time and never waits across chunks.
         yield from resp.iter_content(chunk_size=READ_SIZE)
         return

@@ -39,6 +39,7 @@ TARGETS = {
     "stream": ("app/filter/stream.py", FILTER_TESTS),
     "buffer": ("app/filter/buffer.py", FILTER_TESTS),
     "json_args": ("app/filter/json_args.py", FILTER_TESTS),
+    "reach": ("app/filter/reach.py", FILTER_TESTS),
 }
 _FLIPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
           ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}

@@ -57,7 +57,7 @@ lint: $(VENV)/.dev
 
 ## bench: chatgate vs a bare proxy vs LiteLLM behind one mock upstream (not part of test; ~5-10 min)
 bench: $(VENV)/.runtime
-	$(PYTHON) bench/run.py
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
 	$(PYTHON) bench/growth.py
 
 clean:

@@ -147,9 +147,12 @@ class _MutantFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def _child(module_file: str, index: int, tests: list[str]) -> int:
     import pytest
 
-    source = mutate((ROOT / module_file).read_text(encoding="utf-8"), index)
-    name = module_file[:-3].replace("/", ".")
-    sys.meta_path.insert(0, _MutantFinder(name, str(ROOT / module_file), source))
+    # The child is started as a script, so its path holds tools/, not the project the tests import.
+    sys.path.insert(0, str(ROOT))
+    if index >= 0:  # -1: the module as it is, to check that its tests pass before any mutant counts
+        source = mutate((ROOT / module_file).read_text(encoding="utf-8"), index)
+        name = module_file[:-3].replace("/", ".")
+        sys.meta_path.insert(0, _MutantFinder(name, str(ROOT / module_file), source))
     args = [*tests, "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--noconftest", "-W", "ignore"]
     return pytest.main(args, plugins=[])
 
@@ -187,6 +190,10 @@ def main() -> None:
             for index, what in points:
                 print(f"{module_file} #{index}: {what}")
             continue
+        # A mutant is killed when its tests fail, so they must pass without one: otherwise an import
+        # error or a missing fixture would count every mutant as killed.
+        if run_mutant(module_file, -1, tests, args.timeout) != "survived":
+            sys.exit(f"{module_file}: its tests {' '.join(tests)} fail without any mutant; fix them first")
         with ThreadPoolExecutor(args.jobs) as pool:
             verdicts = list(pool.map(lambda p: run_mutant(module_file, p[0], tests, args.timeout), points))
         survivors = [(p, v) for p, v in zip(points, verdicts) if v != "killed"]

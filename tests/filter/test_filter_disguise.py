@@ -85,3 +85,25 @@ def test_disguised_value_split_over_chunks(chunks):
     out = "".join(sf.feed(c) for c in chunks) + sf.finish()
     assert out == FILTER.apply(text).text
     assert "[" in out
+
+
+# Every look-alike the fold knows, written out here rather than read from the module, so that a changed
+# entry fails: (look-alikes, what each reads as), one character for one in each pair of strings.
+LOOKALIKES = [
+    ("авеорсухкѕіјԁһӏԛԝү", "abeopcyxksijdhlqwy"),                  # Cyrillic lower case
+    ("АВЕКМНОРСТХУЅІЈԚԜҮ", "ABEKMHOPCTXYSIJQWY"),                  # Cyrillic upper case
+    ("αορνικτυχε", "aopviktuxe"),                                   # Greek lower case
+    ("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"),                            # Greek upper case
+    ("ıȷłŁøØđĐħŧɑɡ", "ijlLoOdDhtag"),                                # Latin letters without a decomposition
+]
+
+
+@pytest.mark.parametrize("lookalikes,latin", LOOKALIKES)
+def test_every_lookalike_folds_to_its_latin_letter(lookalikes, latin):
+    assert len(lookalikes) == len(latin)
+    assert [fold_char(ch) for ch in lookalikes] == list(latin)
+
+
+@pytest.mark.parametrize("ch,folded", [("ß", "ss"), ("æ", "ae"), ("Æ", "AE"), ("œ", "oe"), ("Œ", "OE")])
+def test_ligature_lookalikes_fold_to_two_letters(ch, folded):
+    assert fold_char(ch) == folded

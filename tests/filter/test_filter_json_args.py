@@ -32,6 +32,15 @@ def test_whole_arguments(arguments, expected):
     json.loads(result.text)
 
 
+@pytest.mark.parametrize("escape", ["\\b", "\\f", "\\n", "\\r", "\\t", "\\/", "\\\\", '\\"'])
+def test_every_simple_escape_is_read_as_the_character_it_stands_for(escape):
+    # none of these characters can be in an address's local part, so the address starts after the escape;
+    # an escape read as a letter would join the local part, and the redaction would swallow the escape
+    result = FILTER.apply_arguments('{"q": "x' + escape + 'jane@example.com"}')
+    assert result.text == '{"q": "x' + escape + '[EMAIL]"}'
+    assert json.loads(result.text)["q"] == "x" + json.loads('"' + escape + '"') + "[EMAIL]"
+
+
 @pytest.mark.parametrize("arguments,expected", [
     ('{"unterminated": "a@example.com', '{"unterminated": "[EMAIL]'),
     ("not json: a@example.com and 10.0.0.1", 'not json: "[EMAIL]" and "[IP]"'),

@@ -78,6 +78,8 @@ def test_fold_map_points_back_to_the_original():
     ["mail jane\u200b", ".doe＠exa", "mple．com ok"],
     ["card ５１０５ １", "０５１ ０５１０", " ５１００ ok"],
     ["x \u200b" * 3, "4111\u00a0", "1111\u00a01111\u00a01111", "\u200b end"],
+    # plain text first, then a disguise: the offset map must start by covering the plain text exactly
+    ["hello there, write to ", "jane\u200b@example.com now"],
 ])
 def test_disguised_value_split_over_chunks(chunks):
     text = "".join(chunks)

@@ -41,6 +41,30 @@ def test_every_simple_escape_is_read_as_the_character_it_stands_for(escape):
     assert json.loads(result.text)["q"] == "x" + json.loads('"' + escape + '"') + "[EMAIL]"
 
 
+def _escaped(text: str) -> str:
+    # every character as JSON's \\u escape, characters beyond the BMP as surrogate pairs
+    return json.dumps(text, ensure_ascii=True)[1:-1]
+
+
+# A card in mathematical bold digits (U+1D7CE...), which read as plain digits once folded; escaped, each
+# digit is a surrogate pair.
+BOLD_CARD = _escaped("".join(chr(0x1D7CE + int(d)) for d in CARD))
+
+
+def test_surrogate_pairs_are_joined_before_the_scan():
+    assert "\\ud835\\udfd2" in BOLD_CARD
+    assert FILTER.apply_arguments('{"n": "' + BOLD_CARD + '"}').text == '{"n": "[CARD]"}'
+
+
+@pytest.mark.parametrize("cut", [3, 8, 9, 14])  # inside the high escape, between the two, inside the low one
+def test_a_surrogate_pair_split_over_chunks_is_still_one_character(cut):
+    text = '{"n": "' + BOLD_CARD + '"}'
+    at = len('{"n": "') + 12 * 5 + cut  # within the sixth digit's pair
+    sf = FILTER.stream_arguments()
+    out = sf.feed(text[:at]) + sf.feed(text[at:]) + sf.finish()
+    assert out == '{"n": "[CARD]"}'
+
+
 @pytest.mark.parametrize("arguments,expected", [
     ('{"unterminated": "a@example.com', '{"unterminated": "[EMAIL]'),
     ("not json: a@example.com and 10.0.0.1", 'not json: "[EMAIL]" and "[IP]"'),

@@ -22,6 +22,8 @@ from app.filter.reach import Frontier, UnboundedPattern, pattern_alphabet, patte
     ("a$", 3, 1),
     ("(?>ab)c", 3, 0),
     ("(a)?(?(1)bc|d)", 3, 0),
+    ("(a)?(?(1)b(?=cd)|e)f", 4, 0),  # a branch that peeks further than it consumes
+    ("(a)?(?(1)b|e(?=cd))f", 4, 0),
     ("(ab)\\1", 4, 0),
     ("x{0}y", 1, 0),
     ("a{1,3}?b", 4, 0),

@@ -39,6 +39,12 @@ def test_unbounded(pattern):
         pattern_reach(pattern)
 
 
+def test_an_unbounded_repetition_says_what_to_write_instead():
+    # block-list authors see this message at start-up, next to their pattern
+    with pytest.raises(UnboundedPattern, match=r"unbounded repetition \(\*, \+, \{n,\}\) is not supported; use \{m,n\}"):
+        pattern_reach("ab+")
+
+
 def test_anchors_look_one_character_back():
     assert pattern_reach("^a").ahead == 2
     assert pattern_reach("(?m)^a").behind == 1

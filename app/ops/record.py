@@ -12,13 +12,14 @@ append, not for logging's record, formatter and write. Nothing here imports Flas
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from time import perf_counter
+
+from .writer import BackgroundWriter
 
 _current: ContextVar[RequestRecord | None] = ContextVar("chatgate_request", default=None)
 log = logging.getLogger("app.request")
@@ -75,8 +76,9 @@ class RequestLog:
         self._pending: list[tuple] = []
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
-        self._writer: threading.Thread | None = None
-        self._exit_hook = False
+        self._writer = BackgroundWriter("request-log", self.flush, lambda: not self._pending, self._lock,
+                                        self.FLUSH_SECONDS, "request log: write failed (%s)",
+                                        logging.getLogger(__name__))
 
     def add(self, record: RequestRecord, total: float, upstream: float) -> None:
         """Queue one request's line (when its level is logged at all)."""
@@ -85,13 +87,7 @@ class RequestLog:
             return
         with self._lock:
             self._pending.append((level, time.time(), record, total, upstream))
-            if self._writer is None:
-                # Started in the serving process (after gunicorn forks) when there is something to write.
-                self._writer = threading.Thread(target=self._run, name="request-log", daemon=True)
-                self._writer.start()
-                if not self._exit_hook:
-                    atexit.register(self.flush)
-                    self._exit_hook = True
+            self._writer.wake()
 
     def flush(self) -> int:
         """Write every queued line now; returns how many."""
@@ -106,18 +102,6 @@ class RequestLog:
                 line.created, line.msecs = when, (when % 1) * 1000  # when the request ended, not when written
                 logger.handle(line)
             return len(batch)
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self.FLUSH_SECONDS)
-            try:
-                self.flush()
-            except Exception as err:  # pragma: no cover - a broken handler must not end the writer
-                logging.getLogger(__name__).error("request log: write failed (%s)", type(err).__name__)
-            with self._lock:
-                if not self._pending:
-                    self._writer = None
-                    return
 
 
 class Observed:

@@ -18,7 +18,6 @@ costs one timeout, not one per request);
 """
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import threading
@@ -32,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import APIError, KeyMissing, StorageUnavailable, StoreDown, Undecryptable, translate
 from ..ops.metrics import NULL
+from ..ops.writer import BackgroundWriter
 from .crypto import Cipher, NoCipher, cache_context
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,8 @@ class CacheStore:
         self._recent: OrderedDict[str, tuple[str, float]] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
-        self._writer: threading.Thread | None = None
-        self._exit_hook = False
+        self._writer = BackgroundWriter("response-cache", self.flush, lambda: not self._pending, self._lock,
+                                        FLUSH_SECONDS, "response cache: write failed (%s)", log)
         self._resting_until = 0.0
         self._down = False
         self._unreadable = False
@@ -132,13 +132,7 @@ class CacheStore:
             self._remember(digest, entry, stored_at, locked=True)
             if len(self._pending) > MAX_PENDING:
                 del self._pending[next(iter(self._pending))]
-            if self._writer is None:
-                # Started when there is something to write, in the serving process (after gunicorn forks).
-                self._writer = threading.Thread(target=self._run, name="response-cache", daemon=True)
-                self._writer.start()
-                if not self._exit_hook:
-                    atexit.register(self.flush)
-                    self._exit_hook = True
+            self._writer.wake()
 
     def flush(self) -> int:
         """Write every queued entry now, in one batch; returns how many were written."""
@@ -207,18 +201,6 @@ class CacheStore:
     def _open(self, text: str) -> StoredReply:
         entry = json.loads(text)
         return StoredReply(entry["body"], float(entry["stored_at"]))
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            try:
-                self.flush()
-            except Exception as err:  # pragma: no cover - _failed re-raises only bugs; keep writing
-                log.error("response cache: write failed (%s)", type(err).__name__)
-            with self._lock:
-                if not self._pending:
-                    self._writer = None
-                    return
 
     def _failed(self, err: Exception, what: str) -> None:
         """Count a failed operation; warn once per outage and rest; re-raise what is not an outage."""

@@ -11,16 +11,15 @@ much of the ledger, never conversation text.
 """
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, insert, select
 
 from ..errors import APIError
+from ..ops.writer import BackgroundWriter
 from .database import Database
 from .tables import LedgerRow, utcnow
 
@@ -40,8 +39,8 @@ class UsageLedger:
         self._pending: list[dict] = []
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
-        self._writer: threading.Thread | None = None
-        self._exit_hook = False
+        self._writer = BackgroundWriter("usage-ledger", self.flush, lambda: not self._pending, self._lock,
+                                        FLUSH_SECONDS, "usage ledger: flush failed (%s)", log)
 
     def record(self, *, client_id: str, model: str, prompt_tokens: int, completion_tokens: int,
                latency_ms: float, status: int, filter_action: str, endpoint: str, stream: bool,
@@ -58,14 +57,7 @@ class UsageLedger:
                    upstream_model=upstream_model[:255] if upstream_model else None)
         with self._lock:
             self._pending.append(row)
-            if self._writer is None:
-                # Started when there is something to write, in the serving process (after gunicorn
-                # forks), never at import; it ends once nothing is pending.
-                self._writer = threading.Thread(target=self._run, name="usage-ledger", daemon=True)
-                self._writer.start()
-                if not self._exit_hook:
-                    atexit.register(self.flush)
-                    self._exit_hook = True
+            self._writer.wake()
 
     def flush(self) -> int:
         """Write every pending row now, in one transaction; returns how many."""
@@ -87,18 +79,6 @@ class UsageLedger:
                 log.error("usage ledger: %d rows not written yet (%s)", len(batch), err.code)
                 return 0
             return len(batch)
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            try:
-                self.flush()
-            except Exception as err:
-                log.error("usage ledger: flush failed (%s)", type(err).__name__)
-            with self._lock:
-                if not self._pending:
-                    self._writer = None
-                    return
 
     def totals(self, client_id: str, days: int) -> list[dict]:
         """Requests, tokens and cost per UTC day and model over the last ``days`` days (today included)."""

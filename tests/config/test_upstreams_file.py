@@ -5,7 +5,7 @@ import pytest
 
 from config import ConfigError, load_config
 
-KEY = "sk-primary-abcdefghijklmnopqrstuvwxyz012345"
+KEY = "sk-" + "primary-abcdefghijklmnopqrstuvwxyz012345"
 FULL = '''
 deadline = "90s"
 

@@ -134,8 +134,14 @@ class StreamFilter:
         self._open = None
         if open_tail is not None and open_tail[1] == upto:
             self._open = (open_tail[0], open_tail[2], len(shadow))
-        stop = buf.boundary(upto)
-        out, counts = render(buf.text, buf.spans(spans), self._redact, self._opos, stop, self._placeholders)
+        stop = max(buf.boundary(upto), self._opos)
+        mapped = buf.spans(spans)
+        for _a, b, kind in mapped:
+            if kind in self._redact and b > stop:
+                # the scan stopped inside the folding of one character (NFKC reads "¼" as three) and this
+                # redaction ends there too: it covers that whole character, so it is emitted now
+                stop = b
+        out, counts = render(buf.text, mapped, self._redact, self._opos, stop, self._placeholders)
         self._counts.update(counts)
         drop = max(0, upto - self._context)
         cut = buf.drop(drop)

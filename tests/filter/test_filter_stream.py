@@ -390,3 +390,26 @@ def test_stream_equals_whole_filter_with_an_empty_block_list(text, data):
 def test_phone_split_everywhere_with_an_empty_block_list(text):
     for cut in range(len(text) + 1):
         check_stream(NO_BLOCKLIST, text, [text[:cut], text[cut:]])
+
+
+# Characters whose shadow is several characters ("¼" is "1⁄4", "…" is "..."): a match may end, or a
+# scan may stop, inside one of them, and the character must then be emitted once, redacted or not.
+EXPANDING = ["¼", "½", "ﬁ", "№", "㎞", "Ⅻ", "…", "℡", "⑫", "㈱", "ﬀ "]
+folding_texts = st.lists(st.tuples(clean_piece, st.sampled_from(EXPANDING + ["", " "])), max_size=8).map(join)
+
+
+@PROPERTY
+@given(text=folding_texts, data=st.data())
+def test_stream_equals_whole_next_to_characters_that_fold_to_several(text, data):
+    check_stream(NO_BLOCKLIST, text, split(data, text))
+
+
+@pytest.mark.parametrize("text,expected", [
+    # the extension reads "x121" (the "1" of "1⁄4"), so the redaction covers the "¼"
+    ("call (202) 555-0143 x12¼0000 now", "call [PHONE]0000 now"),
+    ("mail a@example.com… or 10.0.0.1½ later", "mail [EMAIL]… or [IP] later"),
+])
+def test_a_match_ending_inside_a_folded_character_is_emitted_once(text, expected):
+    assert NO_BLOCKLIST.apply(text).text == expected
+    for cut in range(len(text) + 1):
+        check_stream(NO_BLOCKLIST, text, [text[:cut], text[cut:]])

@@ -100,6 +100,28 @@ def test_stream_api():
         FILTER.stream_arguments().feed(b"{}")
 
 
+def test_stream_result_counts_what_the_open_piece_has_found():
+    # findings are reported as they are decided, before the piece holding them ends
+    sf = FILTER.stream_arguments()
+    emitted = sf.feed('{"note": "card ' + CARD + " is the one on file, " + "as the ledger says " * 8)
+    assert emitted.startswith('{"note": "card [CARD] is the one')
+    assert sf.result() == FilterResult(emitted, "redacted", ({"type": "card", "count": 1},))
+
+
+@pytest.mark.parametrize("tail", ["\\u1", "\\u12", "\\u123", "\\ud83d\\u12"])
+def test_an_unfinished_escape_at_the_end_is_read_as_its_characters(tail):
+    # the whole filter reads an escape cut off by the end as the characters it is made of, like the
+    # stream does when the arguments end there; a block-list pattern over a backslash shows it
+    strict = ContentFilter(blocklist=Blocklist(patterns=[(1, r"\\u1")]))
+    arguments = '{"q": "partial ' + tail
+    assert strict.apply_arguments(arguments).action == "blocked"
+    sf = strict.stream_arguments()
+    sf.feed(arguments)
+    sf.finish()
+    assert sf.result().action == "blocked"
+    assert FILTER.apply_arguments(arguments).text == arguments
+
+
 def test_stream_stops_when_blocked():
     sf = FILTER.stream_arguments()
     first = sf.feed('{"note": "' + "ordinary words here " * 12 + '", "x": "')

@@ -220,3 +220,36 @@ def test_luhn(digits, ok):
                                      ("GB82WEST12345698765432", True), ("GB83WEST12345698765432", False)])
 def test_mod97(iban, ok):
     assert iban_ok(iban) is ok
+
+
+# The ISO 13616 registry by length, written out independently of the module's table.
+IBAN_REGISTRY = {
+    15: "NO", 16: "BE", 18: "DK FI FO GL NL", 19: "MK SI", 20: "AT BA EE KZ LT LU XK", 21: "CH HR LI LV",
+    22: "BG BH CR DE GB GE IE ME RS VA", 23: "AE GI IL IQ TL", 24: "AD CZ ES MD PK RO SA SE SK TN VG",
+    25: "PT ST", 26: "IS TR", 27: "FR GR IT MC MR SM", 28: "AL AZ BY CY DO GT HU LB PL SV",
+    29: "BR EG PS QA UA", 30: "JO KW MU", 31: "MT SC", 32: "LC",
+}
+
+
+def registered_iban(country: str, length: int) -> str:
+    """A valid IBAN of the registered length: a made-up account number, then its mod-97 check digits."""
+    account = "".join(str((7 * i + len(country) + ord(country[1])) % 10) for i in range(length - 4))
+    check = 98 - int("".join(str(int(ch, 36)) for ch in account + country + "00")) % 97
+    return f"{country}{check:02d}{account}"
+
+
+@pytest.mark.parametrize("country,length", [(c, n) for n, cs in IBAN_REGISTRY.items() for c in cs.split()])
+def test_every_registered_iban_length(country, length):
+    # Grouped and followed by another group of digits, the IBAN ends exactly at its country's
+    # length: a wrong length in the table would either run into the "1234" or stop short of it.
+    iban = registered_iban(country, length)
+    assert iban_ok(iban)
+    grouped = " ".join(iban[i:i + 4] for i in range(0, length, 4))
+    assert FILTER.apply(f"pay to {grouped} 1234 today").text == "pay to [IBAN] 1234 today"
+    assert FILTER.apply(f"pay to {iban}.").text == "pay to [IBAN]."
+
+
+def test_an_unregistered_country_is_not_an_iban():
+    valid_checksum = registered_iban("US", 22)
+    assert iban_ok(valid_checksum)
+    assert FILTER.apply(f"ref {valid_checksum}").text == f"ref {valid_checksum}"

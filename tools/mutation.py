@@ -1,6 +1,6 @@
 """Mutation testing: how many small deliberate bugs in a module its unit tests catch.
 
-Run: .venv/bin/python tools/mutation.py [--target NAME] [--sample N] [--jobs N] [--list]
+Run: .venv/bin/python tools/mutation.py [--target NAME] [--sample N | --index N] [--jobs N] [--list]
 
 A small runner of our own rather than mutmut: mutmut copies the whole tree and
 needs its own configuration per project layout, while this walks one module's
@@ -179,13 +179,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=300)
     parser.add_argument("--list", action="store_true", help="list the mutants without running them")
+    parser.add_argument("--index", type=int, action="append",
+                        help="run only the mutant(s) with this number (as listed), e.g. to recheck survivors")
     args = parser.parse_args()
     killed = total = 0
     for name in args.target or sorted(TARGETS):
         module_file, tests = TARGETS[name]
         points = mutation_points(ast.parse((ROOT / module_file).read_text(encoding="utf-8")))
-        if args.sample:
+        if args.index:
+            points = [p for p in points if p[0] in args.index]
+        elif args.sample:
             points = sorted(random.Random(args.seed).sample(points, min(args.sample, len(points))))
+        if not points:
+            continue
         if args.list:
             for index, what in points:
                 print(f"{module_file} #{index}: {what}")
@@ -196,12 +202,14 @@ def main() -> None:
             sys.exit(f"{module_file}: its tests {' '.join(tests)} fail without any mutant; fix them first")
         with ThreadPoolExecutor(args.jobs) as pool:
             verdicts = list(pool.map(lambda p: run_mutant(module_file, p[0], tests, args.timeout), points))
-        survivors = [(p, v) for p, v in zip(points, verdicts) if v != "killed"]
+        # A mutant that makes the tests hang is caught too (the suite never passes), as in mutmut.
+        survivors = [(p, v) for p, v in zip(points, verdicts) if v == "survived"]
         killed += len(points) - len(survivors)
         total += len(points)
         print(f"{module_file}: {len(points) - len(survivors)}/{len(points)} killed", flush=True)
-        for (index, what), verdict in survivors:
-            print(f"  {verdict}: #{index} {what}", flush=True)
+        for (index, what), verdict in zip(points, verdicts):
+            if verdict != "killed":
+                print(f"  {verdict}: #{index} {what}", flush=True)
     if total:
         print(f"\nmutation score: {killed}/{total} = {killed / total:.3f}")
 

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.filter import Blocklist, ContentFilter, FilterResult
+from app.filter.json_args import _LiteralDecoder
 
 FILTER = ContentFilter()
 NO_BLOCKLIST = ContentFilter(blocklist=Blocklist())
@@ -94,10 +95,30 @@ def test_stream_api():
     assert out == '{"email": "[EMAIL]", "n": 1}'
     assert sf.result() == FilterResult(out, "redacted", ({"type": "email", "count": 1},))
     assert sf.finish() == ""
+    with pytest.raises(RuntimeError, match=r"feed\(\) called after finish\(\)"):
+        sf.feed("x")
+    with pytest.raises(TypeError, match="chunk must be str, not bytes"):
+        FILTER.stream_arguments().feed(b"{}")
+    once = FILTER.stream_arguments()
+    once.feed("{}")
+    once.finish()
+    with pytest.raises(RuntimeError):
+        once.feed('"')  # a quote alone would reach no piece's own check
+
+
+def test_a_blocked_stream_keeps_its_findings_and_refuses_more():
+    # blocked while an escape waits for its end: finishing does not count the piece twice
+    sf = FILTER.stream_arguments()
+    shown = sf.feed('{"q": "mail a@example.com now, ' + "ordinary words " * 10)
+    assert "[EMAIL]" in shown
+    assert sf.feed(" fuck " + "and more words " * 5 + "\\u00") == ""
+    assert sf.blocked
+    expected = FilterResult(shown, "blocked", ({"type": "blocked_content", "count": 1}, {"type": "email", "count": 1}))
+    assert sf.result() == expected
+    assert sf.finish() == ""
+    assert sf.result() == expected
     with pytest.raises(RuntimeError):
         sf.feed("x")
-    with pytest.raises(TypeError):
-        FILTER.stream_arguments().feed(b"{}")
 
 
 def test_stream_result_counts_what_the_open_piece_has_found():
@@ -188,3 +209,51 @@ def test_streamed_arguments_equal_whole_with_an_empty_block_list(text, data):
 @given(text=json_values)
 def test_arguments_one_character_at_a_time(text):
     check(FILTER, text, list(text))
+
+
+# --- what the detectors read inside a string literal ------------------------------------------
+
+def decoded(raw: str, final: bool = True):
+    """(shadow, raw text consumed, raw text held back) of one literal's content pushed at once."""
+    decoder = _LiteralDecoder()
+    folded = decoder.push(raw, final)
+    return folded.shadow, folded.text, decoder.pending
+
+
+@pytest.mark.parametrize("raw,shadow", [
+    ('a\\"b', 'a"b'), ("a\\\\b", "a\\b"), ("a\\/b", "a/b"), ("a\\nb", "a\nb"), ("a\\n", "a\n"),
+    ("\\u0041\\u0062", "Ab"),
+    # surrogate pairs at both ends of both ranges
+    ("\\ud800\\udc00", "\U00010000"), ("\\udbff\\udfff", "\U0010ffff"), ("\\ud83d\\ude00", "\U0001f600"),
+    # what is not a pair stays two characters, read one by one
+    ("\\ud800\\ue000", "\ud800\ue000"), ("\\ud800\\udbff", "\ud800\udbff"), ("\\udc00\\udc00", "\udc00\udc00"),
+    ("\\ud7ff\\udc00", "\ud7ff\udc00"), ("\\ud83dxxdc00", "\ud83dxxdc00"), ("\\ud83d\\u0041", "\ud83dA"),
+    # not escapes: the backslash is read as itself and what follows as plain text
+    ("a\\qb", "a\\qb"), ("\\u12x4", "\\u12x4"), ("\\u12", "\\u12"), ("\\", "\\"), ("x\\u", "x\\u"),
+    ("\\ud83d\\u12", "\ud83d\\u12"),
+])
+def test_a_literal_is_read_as_the_value_it_encodes(raw, shadow):
+    assert decoded(raw) == (shadow, raw, "")
+
+
+@pytest.mark.parametrize("raw,consumed,pending", [
+    # only what may still become an escape is held back while more text can come
+    ("ab\\", "ab", "\\"), ("ab\\u00", "ab", "\\u00"), ("ab\\ud83d", "ab", "\\ud83d"), ("ab\\ud83d\\ud", "ab", "\\ud83d\\ud"),
+    ("ab\\u0041", "ab\\u0041", ""), ("ab\\ud83d\\ude00", "ab\\ud83d\\ude00", ""), ("\\ud83dab", "\\ud83dab", ""),
+    ("\\ud83d\\ux", "\\ud83d\\ux", ""), ("\\ud83d\\u12x4", "\\ud83d\\u12x4", ""), ("\\qab", "\\qab", ""),
+])
+def test_an_unfinished_escape_waits_for_the_next_delta(raw, consumed, pending):
+    _shadow, text, held = decoded(raw, final=False)
+    assert (text, held) == (consumed, pending)
+
+
+def test_each_decoded_character_maps_back_to_its_whole_escape():
+    folded = _LiteralDecoder().push("a\\u0040\\ud83d\\ude00\\", True)
+    assert folded.shadow == "a@\U0001f600\\"
+    assert (folded.starts, folded.ends) == ([0, 1, 7, 19], [1, 7, 19, 20])
+
+
+def test_escapes_outside_a_string_are_not_decoded():
+    # between literals the text is read as it is: "\u0040" there is six characters, not an "@"
+    arguments = "{note: jane\\u0040example.com}"
+    assert FILTER.apply_arguments(arguments).text == arguments

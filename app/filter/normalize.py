@@ -38,7 +38,7 @@ _HOMOGLYPHS = {
     "ı": "i", "ȷ": "j", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ħ": "h",
     "ŧ": "t", "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ɑ": "a", "ɡ": "g",
 }
-_DASHES = "\u2212\u2796\ufe63\uff0d"  # minus signs and small/fullwidth hyphen-minus (not category Pd)
+_DASHES = "\u2212\u2796"  # minus signs, which are not category Pd (NFKC already makes small and fullwidth hyphens "-")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 # Folded forms of the non-ASCII characters seen so far; a fold depends on the
@@ -58,7 +58,7 @@ def _fold_one(ch: str) -> str:
     if ch.isascii():
         return ch
     category = unicodedata.category(ch)
-    if category == "Cf" or category in ("Mn", "Me"):
+    if category == "Cf":
         return ""
     if category == "Zs":
         return " "
@@ -70,6 +70,7 @@ def _fold_one(ch: str) -> str:
         return str(unicodedata.digit(ch))
     if ch in _HOMOGLYPHS:
         return _HOMOGLYPHS[ch]
+    # accents and other combining marks go, whether standing alone or inside a precomposed letter
     base = "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) not in ("Mn", "Me"))
     return "".join(_HOMOGLYPHS.get(c, c) for c in base) if base != ch else ch
 

@@ -36,7 +36,7 @@ def test_blocked_terms_and_obfuscations(text):
     "Homo sapiens", "summa cum laude", "fubar and foobar", "a screw and a bolt", "who re-ran it",
     "shift key", "shitake", "titanic", "title", "twatch", "spice", "skankless",
     "scrapped", "assignment", "passcode", "f.u.c", "fu ck",
-    "f    u c k", "f\nu\nc\nk", "niggle", "snigger", "Lesbos", "cumulative", "document",
+    "f    u c k", "f\nu\nc\nk", "f\u2029u\u2029c\u2029k", "niggle", "snigger", "Lesbos", "cumulative", "document",
 ])
 def test_scunthorpe_and_ordinary_words_pass(text):
     assert FILTER.apply(text).action != "blocked", text

@@ -30,7 +30,7 @@ def test_disguised_values_are_redacted_whole(text, expected):
 
 
 @pytest.mark.parametrize("text", [
-    "fuсk", "ｆｕｃｋ", "fück", "f\u200buck", "FUСK", "shіt", "𝐟𝐮𝐜𝐤", "f\u00aduck", "s h і t",
+    "fuсk", "ｆｕｃｋ", "fück", "f\u200buck", "f\u20ddu\u20ddck", "sh\u0489it", "FUСK", "shіt", "𝐟𝐮𝐜𝐤", "f\u00aduck", "s h і t",
 ])
 def test_disguised_blocked_terms_are_blocked(text):
     assert BLOCKING.apply(text).action == "blocked"
@@ -57,6 +57,8 @@ def test_redaction_keeps_text_around_a_disguised_value_byte_for_byte():
     ("a", "a"), ("\u200b", ""), ("\u00ad", ""), ("\u00a0", " "), ("\u2009", " "), ("\u3000", " "),
     ("\u2013", "-"), ("\u2212", "-"), ("\uff0d", "-"), ("５", "5"), ("٣", "3"), ("＠", "@"), ("．", "."),
     ("с", "c"), ("Α", "A"), ("ü", "u"), ("\u0301", ""), ("ß", "ss"), ("ﬁ", "fi"), ("\u2028", "\n"), ("é", "e"),
+    # no compatibility form: the Ogham space, the paragraph separator, the heavy minus, an enclosing circle
+    ("\u1680", " "), ("\u2029", "\n"), ("\u2796", "-"), ("\ufe63", "-"), ("\u20dd", ""), ("\u0489", ""),
 ])
 def test_fold_char(ch, folded):
     assert fold_char(ch) == folded
@@ -70,6 +72,8 @@ def test_fold_map_points_back_to_the_original():
     assert folded.spans([(2, 4, "x")]) == [(3, 4, "x")]
     ascii_only = fold("plain")
     assert ascii_only.shadow == "plain" and ascii_only.starts is None and ascii_only.span(1, 3) == (1, 3)
+    trailing = fold("ß ab")  # plain text after the last folded character keeps its own offsets
+    assert (trailing.starts, trailing.ends) == ([0, 0, 1, 2, 3], [1, 1, 2, 3, 4])
     same_length = fold("café")
     assert same_length.shadow == "cafe" and same_length.starts is None
 

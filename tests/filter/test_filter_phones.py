@@ -57,10 +57,65 @@ def test_phone_regions_decide_national_formats():
 
 @pytest.mark.parametrize("regions", [(), ("XX",), ("GB", "nope")])
 def test_unknown_regions_are_refused(regions):
-    with pytest.raises(ValueError, match="phone_regions"):
+    with pytest.raises(ValueError, match="phone_regions must be ISO 3166 region codes known to phonenumbers"):
         PhoneCheck(regions)
 
 
 def test_regions_as_a_string_are_refused():
     with pytest.raises(TypeError, match="phone_regions"):
         ContentFilter(phone_regions="US,GB")
+
+
+# Each rule of the judgement, pinned by a number on each side of it (see the phones module docstring).
+@pytest.mark.parametrize("text,expected", [
+    # extensions, in every spelling the pattern knows, belong to the number
+    ("call (202) 555-0143 EXT 12 now", "call [PHONE] now"),
+    ("call (202) 555-0143 EXT. 12 now", "call [PHONE] now"),
+    ("call 555-0143 extension 12 now", "call [PHONE] now"),   # 7 digits are enough with an extension
+    ("call 555-0143 x12 now", "call [PHONE] now"),
+    ("call 555-014 x12 now", "call 555-014 x12 now"),          # 6 are not
+    # a number never ends right before a decimal point: "12.5" stays a quantity
+    ("call 0 20 79 46 09 58 12.5 now", "call [PHONE] 12.5 now"),
+    # international call prefixes lead to a valid number, or to nothing
+    ("call 011 44 20 7946 0958 now", "call [PHONE] now"),
+    ("call 001-281-390-7236 now", "call [PHONE] now"),
+    ("call 001-305-655-2667x869 now", "call [PHONE] now"),
+    ("call 011 98765 4321 now", "call [PHONE] now"),
+    ("call 000 1234 5678 now", "call 000 1234 5678 now"),       # no number starts with three zeros
+    # with "+", a possible number of its country code, up to 17 digits in all
+    ("call +999 123 4567 now", "call +999 123 4567 now"),      # no such country code
+    ("call +62 8123 4567 8901 2345 now", "call +62 8123 4567 8901 2345 now"),
+    # national numbers: at most 12 digits, and never an SSN layout
+    ("call 030 1234 567890 now", "call 030 1234 567890 now"),
+    ("call 1-123-456-7890 now", "call 1-123-456-7890 now"),   # 1 + an area code that does not exist
+    # dialled: an area code in parentheses, or a trunk 0 in groups
+    ("call (202) 5550143 now", "call [PHONE] now"),
+    ("call 0761 67065 now", "call [PHONE] now"),
+    ("call 097525899 now", "call 097525899 now"),              # a 9-digit run with a 0 is an order number
+    # dots only in dialled or North American layouts: versions and decimals stay
+    ("call 08.4942.0555 now", "call [PHONE] now"),
+    ("call 202.555.0143 now", "call [PHONE] now"),
+    ("version 4.942.0555 now", "version 4.942.0555 now"),
+    # the North American 3-3-4 layout, one separator throughout
+    ("call 111-222-3333 now", "call [PHONE] now"),
+    ("call 5899139441 now", "call 5899139441 now"),            # a bare run must be a valid number
+    ("call 6114980364 now", "call [PHONE] now"),
+    # undialled numbers laid out as groups of 3-4 after the first, 9 to 11 digits, and valid
+    ("call 3-1234-5678 now", "call [PHONE] now"),
+    ("call 412 345 678 now", "call [PHONE] now"),
+    ("call 62-3286-0129 now", "call [PHONE] now"),
+    ("call 62-32-860129 now", "call 62-32-860129 now"),
+])
+def test_each_rule_of_the_judgement(text, expected):
+    assert FILTER.apply(text).text == expected
+
+
+def test_a_trunk_zero_run_of_ten_digits_is_dialled():
+    # in the UK alone, this number is possible but not assigned: dialled with its 0, it still counts
+    assert PhoneCheck(("GB",))("0423388635", 0, 10) == (0, 10)
+    assert PhoneCheck(("GB",))("042338863", 0, 9) is None
+
+
+def test_the_north_american_layout_counts_for_canada_too():
+    assert PhoneCheck(("CA",))("111-222-3333", 0, 12) == (0, 12)
+    assert PhoneCheck(("GB",))("111-222-3333", 0, 12) is None

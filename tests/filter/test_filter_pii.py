@@ -253,3 +253,23 @@ def test_an_unregistered_country_is_not_an_iban():
     valid_checksum = registered_iban("US", 22)
     assert iban_ok(valid_checksum)
     assert FILTER.apply(f"ref {valid_checksum}").text == f"ref {valid_checksum}"
+
+
+@pytest.mark.parametrize("text", [
+    # a number continued by a decimal or a dash and a digit is another number
+    "4111111111111111.5", "total 4111111111111111.50 due", "ssn 123-45-6789.5", "4111111111111111-7",
+])
+def test_numbers_that_continue_stay(text):
+    assert FILTER.apply(text).text == text
+
+
+@pytest.mark.parametrize("text,expected", [
+    # a phone number starts at its "+", with or without a space or a parenthesis after it
+    ("call + (44) 20 7946 0958 now", "call [PHONE] now"),
+    ("call +(44) 20 7946 0958 now", "call [PHONE] now"),
+    ("call + 44 20 7946 0958 now", "call [PHONE] now"),
+    # a rejected candidate leaves the next character its own chance
+    ("x +10.0.0.1 y", "x +[IP] y"),
+])
+def test_where_a_value_starts(text, expected):
+    assert FILTER.apply(text).text == expected

@@ -413,3 +413,18 @@ def test_a_match_ending_inside_a_folded_character_is_emitted_once(text, expected
     assert NO_BLOCKLIST.apply(text).text == expected
     for cut in range(len(text) + 1):
         check_stream(NO_BLOCKLIST, text, [text[:cut], text[cut:]])
+
+
+@PROPERTY
+@given(text=any_texts, data=st.data())
+def test_the_horizon_is_the_nearest_frontier_of_any_head(text, data):
+    # horizon() stops early once no head with a shorter reach can start sooner; that must not change it
+    pos = data.draw(st.integers(0, len(text)))
+    expected = min([len(text)] + [frontier(text, pos) for frontier in SCANNER._frontiers])
+    assert SCANNER.horizon(text, pos) == expected
+
+
+def test_the_horizon_of_a_colon_past_the_last_word():
+    # only the IPv6 head can start at ":", where the e-mail head's frontier is not earlier
+    text = "zz :" + "a" * 51
+    assert SCANNER.horizon(text, 0) == 3

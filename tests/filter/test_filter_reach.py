@@ -98,3 +98,56 @@ def test_prose_settles_up_to_its_last_word():
     text = "Mars is the fourth planet from the Sun and the second smallest in the Solar System. It is"
     assert scanner.reach > 100
     assert scanner.horizon(text, 0) >= len(text) - len(" It is")
+
+
+@pytest.mark.parametrize("pattern,expected", [
+    ("(?=a)b", (1, 0, 1)),      # a look-ahead consumes nothing, so what follows starts at the same place
+    ("b(?<=b)", (1, 2, 1)),     # a look-behind reads back, not ahead
+    ("ba{0}", (1, 0, 1)),       # a repetition of zero times reads nothing
+    ("(a)?(?(1)(?:))b", (2, 0, 1)),  # a conditional without a "no" branch may match nothing
+    ("(a)?(?(1)b)c", (3, 0, 1)),
+    ("(a)?(?(1)(?:))", (1, 0, 0)),
+])
+def test_reach_of_zero_width_constructs(pattern, expected):
+    reach = pattern_reach(pattern)
+    assert (reach.ahead, reach.behind, reach.shortest) == expected
+
+
+@pytest.mark.parametrize("pattern,chars,first", [
+    ("ab", {"a", "b"}, {"a"}),
+    ("a{1,3}b", {"a", "b"}, {"a"}),        # one "a" is required, so "b" never comes first
+    ("(?:ab|cd)x", set("abcdx"), {"a", "c"}),
+    ("a?b?", {"a", "b"}, None),            # can match empty: any position may start a match
+    ("[\u1000-\u1fff]", {chr(c) for c in range(0x1000, 0x2000)}, {chr(c) for c in range(0x1000, 0x2000)}),
+    ("[\u1000-\u2000]", None, None),       # 4,097 characters: treated as any character
+])
+def test_alphabet_and_first_characters(pattern, chars, first):
+    alphabet = pattern_alphabet(pattern)
+    assert alphabet.chars == (None if chars is None else frozenset(chars))
+    assert alphabet.first == (None if first is None else frozenset(first))
+
+
+def test_reach_and_alphabet_are_values():
+    # scanners built once are shared between threads and cached by their phone regions
+    with pytest.raises(AttributeError):
+        pattern_reach("ab").ahead = 9  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        pattern_alphabet("ab").peek = 9  # type: ignore[misc]
+    assert hash(pattern_reach("ab")) == hash(pattern_reach("ab"))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("aaaaaa", 3),    # the first position whose attempt could still read past the end
+    ("xaaa b", 6),    # a space settles every attempt before it; nothing after it can start a match
+])
+def test_frontier_positions(text, expected):
+    assert Frontier("a[a-z]{3}", 4)(text, 0) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("xaa ab", 4),
+    ("aa a a!", 5),   # the "!" settles nothing yet: the look-ahead past it has not arrived
+])
+def test_frontier_waits_for_the_look_ahead_past_a_foreign_character(text, expected):
+    pattern = "a[a-z]{3}(?![0-9]{2})"
+    assert Frontier(pattern, pattern_reach(pattern).ahead)(text, 0) == expected

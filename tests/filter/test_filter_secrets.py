@@ -97,3 +97,32 @@ def test_scan_is_linear_in_the_input(unit):
 def test_a_bearer_token_ends_at_a_character_tokens_do_not_use(after):
     text = "auth Bearer " + "abcdefgh12345678" + after + " more"
     assert FILTER.apply(text).text == "auth Bearer [SECRET]" + after + " more"
+
+
+B20 = "AbCdEfGhIjKlMnOpQrSt"
+
+
+@pytest.mark.parametrize("text,expected", [
+    # a token runs to its last token character, past the length its head needs
+    ("token glpat-" + B20 + "UvWxYz here", "token [SECRET] here"),
+    ("(token [glpat-" + B20 + "] here)", "(token [[SECRET]] here)"),
+    # Slack: dash-separated groups of any letters and digits; trailing dashes are not the token's
+    ("xoxb-1234567890Z-1234567890123-abcdefghijklmnopqrstuvwx", "[SECRET]"),
+    ("xoxb-1234567890-1234567890123-abcdefghijklmnopqrstuvwx- next", "[SECRET]- next"),
+    # at least 24 characters, and a digit somewhere after "xoxb-"
+    ("xoxb-1234-abcdefghijklmn", "[SECRET]"),
+    ("t xoxb-1234-abcdefghijklmn", "t [SECRET]"),
+    ("t xoxb-1234-abcdefghijklm", "t xoxb-1234-abcdefghijklm"),
+    ("t xoxb-1abcdefghij-klmnopqrstuv", "t [SECRET]"),
+    # "sk-" keys need a digit; the first character after the dash counts
+    ("t sk-1abcdefghijklmnopqrstuvwxyz ok", "t [SECRET] ok"),
+    # glued to a word, a key prefix is part of that word
+    ("xsk-ant-" + B20 + "1", "xsk-ant-" + B20 + "1"),
+    # GitHub classic tokens up to 255 characters after "ghp_"; fine-grained ones have an 82-character body
+    ("t ghp_" + "a1" * 127 + "a", "t [SECRET]"),
+    ("t ghp_" + "a1" * 128, "t ghp_" + "a1" * 128),
+    ("t github_pat_" + "A1" * 11 + "_" + "b2" * 29 + "c", "t [SECRET]"),
+    ("t github_pat_" + "A1" * 11 + "_" + "b2" * 29, "t github_pat_" + "A1" * 11 + "_" + "b2" * 29),
+])
+def test_token_bounds(text, expected):
+    assert FILTER.apply(text).text == expected

@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.filter import Blocklist, ContentFilter, PII_TYPES
+from app.filter.normalize import fold
 from app.filter.pii import SCANNER
+from app.filter.stream import STREAM_BATCH
 from app.filter.result import PLACEHOLDERS
 
 FILTER = ContentFilter()
@@ -360,12 +362,12 @@ def test_clean_prose_is_held_back_less_than_max_span():
 
 def test_stream_feed_after_finish_and_bad_chunk():
     sf = FILTER.stream()
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="chunk must be str, not bytes"):
         sf.feed(b"bytes")
     assert sf.feed("") == ""
     assert sf.finish() == ""
     assert sf.finish() == ""
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"feed\(\) called after finish\(\)"):
         sf.feed("late")
     assert sf.result().action == "none"
 
@@ -428,3 +430,30 @@ def test_the_horizon_of_a_colon_past_the_last_word():
     # only the IPv6 head can start at ":", where the e-mail head's frontier is not earlier
     text = "zz :" + "a" * 51
     assert SCANNER.horizon(text, 0) == 3
+
+
+@pytest.mark.parametrize("feed", ["feed", "feed_folded"])
+def test_a_stream_scans_once_per_batch_of_characters(feed):
+    # small chunks are gathered: nothing is scanned (or emitted) until STREAM_BATCH characters arrived
+    sf = NO_BLOCKLIST.stream()
+    send = sf.feed if feed == "feed" else (lambda text: sf.feed_folded(fold(text)))
+    words = "plain words " * 10
+    assert STREAM_BATCH == 32
+    assert send(words[:31]) == ""
+    assert sf.pending == 31
+    first = send(words[31])
+    assert first and words.startswith(first)
+    assert sf.pending == 32 - len(first)
+    assert send(words[32:63]) == ""
+    second = send(words[63])
+    assert second != ""
+    assert first + second + send(words[64:]) + sf.finish() == words
+
+
+def test_a_blocked_stream_emits_nothing_more():
+    sf = FILTER.stream()
+    sf.feed("some words and then fuck " + "and so on " * 30)
+    assert sf.blocked
+    assert sf.feed("plenty of clean words that would otherwise be emitted at once") == ""
+    assert sf.feed_folded(fold("plenty of clean words that would otherwise be emitted at once")) == ""
+    assert sf.finish() == "" and sf.result().text == ""

@@ -311,29 +311,35 @@ def test_blocked_result_counts_pii_already_emitted():
     assert findings == {"blocked_content": 1, "email": 1}
 
 
-def test_pem_block_is_held_until_its_end():
+# a long prefix makes the stream forget text before the open block or token while it waits
+LONG_PREFIX = "Some words before it all. " * 20
+
+
+@pytest.mark.parametrize("prefix,lines", [("", 20), (LONG_PREFIX, 20), (LONG_PREFIX, 2), (LONG_PREFIX, 0)])
+def test_pem_block_is_held_until_its_end(prefix, lines):
     sf = FILTER.stream()
-    head = "Here is the key:\n-----BEGIN RSA PRIVATE KEY-----\n"
+    head = prefix + "Here is the key:\n-----BEGIN RSA PRIVATE KEY-----\n"
     out = sf.feed(head)
-    for _ in range(20):
+    for _ in range(lines):
         out += sf.feed("MIIEowIBAAKCAQEA" * 8 + "\n")
     assert "MIIE" not in out and "BEGIN" not in out
-    assert sf.pending > 20 * 128
+    assert sf.pending > lines * 128
     after_end = sf.feed("-----END RSA PRIVATE KEY-----\nDone. " + "More text follows here. " * 6)
-    assert after_end.startswith("[SECRET]\nDone.")  # released as soon as the block ends, not at finish
+    assert "[SECRET]\nDone." in after_end  # released as soon as the block ends, not at finish
     out += after_end + sf.finish()
-    assert out == "Here is the key:\n[SECRET]\nDone. " + "More text follows here. " * 6
+    assert out == prefix + "Here is the key:\n[SECRET]\nDone. " + "More text follows here. " * 6
 
 
-def test_long_token_is_released_once_it_ends():
+@pytest.mark.parametrize("prefix", ["", LONG_PREFIX])
+def test_long_token_is_released_once_it_ends(prefix):
     sf = FILTER.stream()
-    out = sf.feed("token sk-proj-")
+    out = sf.feed(prefix + "token sk-proj-")
     for _ in range(50):
         out += sf.feed("Ab3_x9" * 5)
     assert "Ab3" not in out
     out += sf.feed(" and then plenty of ordinary words to move the window along. " * 3)
     assert "[SECRET] and then" in out
-    assert out + sf.finish() == FILTER.apply("token sk-proj-" + "Ab3_x9" * 250
+    assert out + sf.finish() == FILTER.apply(prefix + "token sk-proj-" + "Ab3_x9" * 250
                                              + (" and then plenty of ordinary words " + "to move the window along. ") * 3).text
 
 
@@ -457,3 +463,16 @@ def test_a_blocked_stream_emits_nothing_more():
     assert sf.feed("plenty of clean words that would otherwise be emitted at once") == ""
     assert sf.feed_folded(fold("plenty of clean words that would otherwise be emitted at once")) == ""
     assert sf.finish() == "" and sf.result().text == ""
+
+
+@pytest.mark.parametrize("opening,rest,released", [
+    ("Here is the key:\n-----BEGIN RSA PRIVATE KEY-----\n" + "MIIEowIBAAKCAQEA" * 8 + "\n",
+     "-----END RSA PRIVATE KEY-----\nDone. " + "More text follows here. " * 6, "[SECRET]\nDone."),
+    ("token sk-proj-" + "Ab3_x9" * 5, " and then plenty of ordinary words to move the window along. " * 3, "[SECRET] and then"),
+])
+def test_an_open_block_after_long_text_is_released_when_it_ends(opening, rest, released):
+    # the stream forgets the text before the block while waiting, and must still find where it ends
+    sf = FILTER.stream()
+    out = sf.feed(LONG_PREFIX + opening)
+    assert "BEGIN" not in out and "Ab3" not in out
+    assert released in sf.feed(rest)

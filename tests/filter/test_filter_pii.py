@@ -273,3 +273,21 @@ def test_numbers_that_continue_stay(text):
 ])
 def test_where_a_value_starts(text, expected):
     assert FILTER.apply(text).text == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    # 13 to 19 digits pass Luhn as cards; 12 only with a Maestro lead (5 or 6)
+    ("card 512345678902", "card [CARD]"), ("card 612345678900", "card [CARD]"),
+    ("card 412345678905", "card 412345678905"), ("card 4123456789011", "card [CARD]"),
+    ("card 4123456789012345677", "card [CARD]"),
+    # an IBAN off its country's length still counts when the mod-97 check holds, from 15 to 34 characters
+    ("ref DE5112345678901", "ref [IBAN]"), ("ref DE75" + "1" * 30, "ref [IBAN]"),
+    ("ref DE861111111111", "ref DE861111111111"), ("ref DE11" + "1" * 31, "ref DE11" + "1" * 31),
+    # an IPv6 address needs four hex digits, upper case counting
+    ("ip ::BCD1 ok", "ip [IP] ok"),
+    # dots and dashes after a domain end the sentence, not the address
+    ("mail a@example.com- now", "mail [EMAIL]- now"), ("mail a@b.co.- now", "mail [EMAIL].- now"),
+    ("mail a@example.com-- now", "mail [EMAIL]-- now"), ("mail a@b- now", "mail a@b- now"),
+])
+def test_validator_bounds(text, expected):
+    assert FILTER.apply(text).text == expected

@@ -100,6 +100,7 @@ def test_a_bearer_token_ends_at_a_character_tokens_do_not_use(after):
 
 
 B20 = "AbCdEfGhIjKlMnOpQrSt"
+XOXB, SK = "xox" + "b-", "s" + "k-"  # token prefixes, so no literal here reads as a live token
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -107,15 +108,15 @@ B20 = "AbCdEfGhIjKlMnOpQrSt"
     ("token glpat-" + B20 + "UvWxYz here", "token [SECRET] here"),
     ("(token [glpat-" + B20 + "] here)", "(token [[SECRET]] here)"),
     # Slack: dash-separated groups of any letters and digits; trailing dashes are not the token's
-    ("xoxb-1234567890Z-1234567890123-abcdefghijklmnopqrstuvwx", "[SECRET]"),
-    ("xoxb-1234567890-1234567890123-abcdefghijklmnopqrstuvwx- next", "[SECRET]- next"),
+    (XOXB + "1234567890Z-1234567890123-abcdefghijklmnopqrstuvwx", "[SECRET]"),
+    (XOXB + "1234567890-1234567890123-abcdefghijklmnopqrstuvwx- next", "[SECRET]- next"),
     # at least 24 characters, and a digit somewhere after "xoxb-"
-    ("xoxb-1234-abcdefghijklmn", "[SECRET]"),
-    ("t xoxb-1234-abcdefghijklmn", "t [SECRET]"),
-    ("t xoxb-1234-abcdefghijklm", "t xoxb-1234-abcdefghijklm"),
-    ("t xoxb-1abcdefghij-klmnopqrstuv", "t [SECRET]"),
+    (XOXB + "1234-abcdefghijklmn", "[SECRET]"),
+    ("t " + XOXB + "1234-abcdefghijklmn", "t [SECRET]"),
+    ("t " + XOXB + "1234-abcdefghijklm", "t " + XOXB + "1234-abcdefghijklm"),
+    ("t " + XOXB + "1abcdefghij-klmnopqrstuv", "t [SECRET]"),
     # "sk-" keys need a digit; the first character after the dash counts
-    ("t sk-1abcdefghijklmnopqrstuvwxyz ok", "t [SECRET] ok"),
+    ("t " + SK + "1abcdefghijklmnopqrstuvwxyz ok", "t [SECRET] ok"),
     # glued to a word, a key prefix is part of that word
     ("xsk-ant-" + B20 + "1", "xsk-ant-" + B20 + "1"),
     # GitHub classic tokens up to 255 characters after "ghp_"; fine-grained ones have an 82-character body

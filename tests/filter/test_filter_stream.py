@@ -5,37 +5,21 @@ import ipaddress
 import string
 
 import pytest
+from filter_values import iban_complete, luhn_complete
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.filter import Blocklist, ContentFilter, PII_TYPES
+from app.filter import PII_TYPES, Blocklist, ContentFilter
 from app.filter.normalize import fold
 from app.filter.pii import SCANNER
-from app.filter.stream import STREAM_BATCH
 from app.filter.result import PLACEHOLDERS
+from app.filter.stream import STREAM_BATCH
 
 FILTER = ContentFilter()
 PROPERTY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- building blocks ------------------------------------------------------------------
-
-def luhn_complete(body: str) -> str:
-    """Append the Luhn check digit to `body`."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return body + str((10 - total % 10) % 10)
-
-
-def iban_complete(country: str, bban: str) -> str:
-    """A valid IBAN for a country and basic bank account number."""
-    digits = "".join(str(int(ch, 36)) for ch in bban + country + "00")
-    return f"{country}{98 - int(digits) % 97:02d}{bban}"
-
 
 def group(text: str, size: int, sep: str) -> str:
     return sep.join(text[i:i + size] for i in range(0, len(text), size))
